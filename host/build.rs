@@ -1,0 +1,95 @@
+//! Builds the first-party connectors in `plugins/` for wasm32-wasip2 and embeds them.
+//!
+//! The nested cargo gets its own target directory (`target/wasm-plugins`): sharing the outer
+//! build's would wait forever on its lock. The wasm target is added with rustup when missing
+//! (rust-toolchain.toml names it, but machines with `RUSTUP_AUTO_INSTALL=0` do not fetch it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    // OUT_DIR is <target>/<profile>/build/<pkg>/out.
+    let target_root = out.ancestors().nth(4).unwrap().to_path_buf();
+    let wasm_target = target_root.join("wasm-plugins");
+
+    for dir in ["plugins", "sdk", "wit"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    let plugins = build_wasm_workspace(&root.join("plugins/Cargo.toml"), &wasm_target);
+
+    let mut code = String::from("/// The first-party connectors: (manifest, component).\npub const FIRST_PARTY: &[(&str, &[u8])] = &[\n");
+    for (name, dir) in plugins {
+        let wasm = wasm_target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+        let manifest = dir.join("heph.toml");
+        code.push_str(&format!("    (include_str!({:?}), include_bytes!({:?})),\n", manifest, wasm));
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("first_party.rs"), code).unwrap();
+}
+
+/// Builds every member of a wasm workspace; returns (package name, package dir) of each.
+pub fn build_wasm_workspace(manifest: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
+    ensure_wasm_target();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    clean_env(&mut cmd);
+    let status = cmd.status().expect("cannot run cargo for the wasm connectors");
+    assert!(status.success(), "building the wasm components of {} failed", manifest.display());
+
+    let workspace = manifest.parent().unwrap();
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let members = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .map(|l| l.split('"').skip(1).step_by(2).map(str::to_string).collect::<Vec<_>>())
+        .unwrap_or_default();
+    members
+        .into_iter()
+        .map(|m| {
+            let dir = workspace.join(&m);
+            let cargo_toml = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            let name = cargo_toml
+                .lines()
+                .find(|l| l.trim_start().starts_with("name"))
+                .and_then(|l| l.split('"').nth(1))
+                .unwrap()
+                .to_string();
+            (name, dir)
+        })
+        .collect()
+}
+
+/// The outer cargo's settings (flags, profile, target) must not leak into the nested build.
+fn clean_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars() {
+        let keep = matches!(key.as_str(), "CARGO_HOME" | "CARGO_MAKEFLAGS" | "CARGO_NET_OFFLINE")
+            || key.starts_with("CARGO_REGISTRIES_")
+            || key.starts_with("CARGO_NET_");
+        if (key.starts_with("CARGO_") && !keep) || matches!(key.as_str(), "RUSTC" | "RUSTDOC" | "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "TARGET" | "HOST" | "OUT_DIR" | "PROFILE" | "OPT_LEVEL" | "DEBUG" | "NUM_JOBS") {
+            cmd.env_remove(key);
+        }
+    }
+}
+
+fn ensure_wasm_target() {
+    let sysroot = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let installed = sysroot.is_some_and(|s| Path::new(&s).join("lib/rustlib/wasm32-wasip2").exists());
+    if !installed {
+        let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` failed"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Heph: an integrations platform that runs connectors as sandboxed WebAssembly components.
+//!
+//! - [`runtime`]: the wasmtime engine, limits, the outbound policy and credential injection.
+//! - [`manifest`]: connectors' `heph.toml`.
+//! - [`catalog`]: the installed connectors (the first-party ones ship inside the binary).
+//! - [`cli`]: the `heph` command line.
+#![deny(missing_docs)]
+
+pub mod catalog;
+pub mod cli;
+pub mod manifest;
+pub mod runtime;

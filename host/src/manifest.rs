@@ -1,0 +1,249 @@
+//! The connector manifest (`heph.toml`): identity, auth kind, connection fields, capabilities.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// A parsed `heph.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Unique id, such as `wordpress`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Semantic version of this connector.
+    pub version: String,
+    /// Who publishes it.
+    pub publisher: String,
+    /// The contract version it was built against (`0.1.0`).
+    pub contract: String,
+    /// One line on what it connects to.
+    #[serde(default)]
+    pub description: String,
+    /// How the host authenticates its requests.
+    #[serde(default)]
+    pub auth: Auth,
+    /// The fields a connection holds.
+    #[serde(default)]
+    pub connection: Connection,
+    /// What it may reach.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Limits it asks for.
+    #[serde(default)]
+    pub limits: ManifestLimits,
+}
+
+/// How the host adds credentials; `{field}` refers to a connection field.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// No credentials.
+    #[default]
+    None,
+    /// HTTP Basic.
+    Basic {
+        /// The user name, usually `{username}`.
+        username: String,
+        /// The password, usually a secret field.
+        password: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The token, usually a secret field.
+        token: String,
+    },
+    /// A key in a header or a query parameter.
+    ApiKey {
+        /// Header name (exclusive with `query`).
+        #[serde(default)]
+        header: Option<String>,
+        /// Query parameter name.
+        #[serde(default)]
+        query: Option<String>,
+        /// Optional prefix before the value (e.g. `Token `).
+        #[serde(default)]
+        prefix: Option<String>,
+        /// The key, usually a secret field.
+        value: String,
+    },
+}
+
+/// The connection's fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    /// Each field.
+    #[serde(default)]
+    pub fields: Vec<Field>,
+}
+
+/// One connection field.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// Its key.
+    pub name: String,
+    /// Label.
+    #[serde(default)]
+    pub title: String,
+    /// A JSON Schema string format (`uri`, `email`).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Whether a connection must have it.
+    #[serde(default)]
+    pub required: bool,
+    /// A secret: never shown, never given to the connector.
+    #[serde(default)]
+    pub secret: bool,
+    /// Help text.
+    #[serde(default)]
+    pub help: String,
+}
+
+/// What the connector may reach.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Allowed hosts (see `runtime::policy`).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+/// Limits the connector asks for.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestLimits {
+    /// At most this many requests in flight per call.
+    #[serde(default)]
+    pub max_concurrent_requests: Option<usize>,
+}
+
+/// A manifest that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("heph.toml: {0}")]
+pub struct ManifestError(String);
+
+impl Manifest {
+    /// Parses and checks a manifest.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError(e.to_string()))?;
+        if manifest.id.is_empty() || !manifest.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
+            return Err(ManifestError(format!(
+                "id `{}` must be lower-case letters, digits, `-` or `_`",
+                manifest.id
+            )));
+        }
+        if manifest.contract != "0.1.0" {
+            return Err(ManifestError(format!(
+                "contract `{}` is not supported by this host (it supports 0.1.0)",
+                manifest.contract
+            )));
+        }
+        for name in manifest.auth.referenced_fields() {
+            if !manifest.connection.fields.iter().any(|f| f.name == name) {
+                return Err(ManifestError(format!(
+                    "auth refers to `{{{name}}}`, which is not a connection field"
+                )));
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// The names of the secret fields.
+    pub fn secret_fields(&self) -> impl Iterator<Item = &str> {
+        self.connection.fields.iter().filter(|f| f.secret).map(|f| f.name.as_str())
+    }
+
+    /// The JSON Schema of a connection (secrets marked `writeOnly`).
+    pub fn connection_schema(&self) -> Value {
+        let mut properties = Map::new();
+        for f in &self.connection.fields {
+            let mut p = json!({"type": "string", "title": f.title, "description": f.help});
+            if let Some(format) = &f.format {
+                p["format"] = json!(format);
+            }
+            if f.secret {
+                p["writeOnly"] = json!(true);
+            }
+            properties.insert(f.name.clone(), p);
+        }
+        let required: Vec<&str> = self.connection.fields.iter().filter(|f| f.required).map(|f| f.name.as_str()).collect();
+        json!({"type": "object", "properties": properties, "required": required})
+    }
+
+    /// Splits a connection's values into the non-secret part (given to the connector) and the
+    /// secret part (kept by the host); checks required fields.
+    pub fn split_connection(&self, values: &Map<String, Value>) -> Result<(Value, Map<String, Value>), ManifestError> {
+        let mut public = Map::new();
+        let mut secrets = Map::new();
+        for f in &self.connection.fields {
+            match values.get(&f.name) {
+                Some(Value::String(s)) if !s.is_empty() => {
+                    let target = if f.secret { &mut secrets } else { &mut public };
+                    target.insert(f.name.clone(), Value::String(s.clone()));
+                }
+                Some(Value::Null) | None => {}
+                Some(Value::String(_)) => {}
+                Some(_) => return Err(ManifestError(format!("connection field `{}` must be a string", f.name))),
+            }
+            if f.required && !public.contains_key(&f.name) && !secrets.contains_key(&f.name) {
+                return Err(ManifestError(format!(
+                    "the connection lacks `{}` ({})",
+                    f.name,
+                    if f.title.is_empty() { &f.name } else { &f.title }
+                )));
+            }
+        }
+        Ok((Value::Object(public), secrets))
+    }
+}
+
+impl Auth {
+    /// The connection fields the auth templates name.
+    pub fn referenced_fields(&self) -> Vec<String> {
+        let templates: Vec<&str> = match self {
+            Auth::None => vec![],
+            Auth::Basic { username, password } => vec![username, password],
+            Auth::Bearer { token } => vec![token],
+            Auth::ApiKey { value, .. } => vec![value],
+        };
+        templates
+            .into_iter()
+            .filter_map(|t| t.strip_prefix('{').and_then(|t| t.strip_suffix('}')))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wordpress_manifest_parses() {
+        let m = Manifest::parse(include_str!("../../plugins/wordpress/heph.toml")).unwrap();
+        assert_eq!(m.id, "wordpress");
+        assert_eq!(m.secret_fields().collect::<Vec<_>>(), ["application_password", "webhook_secret"]);
+        let values = json!({"site_url": "http://x", "username": "u", "application_password": "p"});
+        let (public, secrets) = m.split_connection(values.as_object().unwrap()).unwrap();
+        assert_eq!(public, json!({"site_url": "http://x", "username": "u"}));
+        assert_eq!(secrets.get("application_password"), Some(&json!("p")));
+        let err = m.split_connection(json!({"site_url": "http://x"}).as_object().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("lacks `username`"), "{err}");
+    }
+
+    #[test]
+    fn bad_manifests_are_explained() {
+        let base = "name='x'\nversion='1'\npublisher='p'\n";
+        for (text, needle) in [
+            (format!("id='X Y'\ncontract='0.1.0'\n{base}"), "lower-case"),
+            (format!("id='x'\ncontract='9.0.0'\n{base}"), "not supported"),
+            (format!("id='x'\ncontract='0.1.0'\n{base}[auth]\nkind='bearer'\ntoken='{{tok}}'\n"), "not a connection field"),
+            (format!("id='x'\ncontract='0.1.0'\n{base}surprise=1\n"), "unknown field"),
+        ] {
+            let err = Manifest::parse(&text).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The connector runtime: a wasmtime engine with the pooling allocator and epoch interruption,
+//! compiled components cached on disk, one `InstancePre` per connector and a fresh instance per
+//! call, the outbound HTTP policy with credential injection, and the `log` import.
+//!
+//! ```text
+//! Runtime::new(config) ─ load(manifest, component) ─▶ Connector ─ run_action/poll/… ─▶ CallOutcome
+//! ```
+
+mod bindings;
+pub mod cache;
+pub mod call_log;
+mod client;
+mod connector;
+pub mod credentials;
+pub mod limits;
+mod outbound;
+pub mod policy;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use cache::Origin;
+pub use client::ResolveOverrides;
+pub use connector::{CallError, CallOutcome, ConnectionContext, Connector, Item, PollPage};
+pub use credentials::{Credential, CredentialSource, StaticCredentials};
+pub use limits::Limits;
+
+use crate::manifest::Manifest;
+use bindings::PluginPre;
+use cache::ComponentCache;
+use client::OutboundClient;
+use state::CallState;
+
+/// How the runtime is set up.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// Per-call limits.
+    pub limits: Limits,
+    /// Where compiled components are cached (none: compile every time).
+    pub cache_dir: Option<PathBuf>,
+    /// Names resolved to fixed addresses (tests; hosts without DNS). Still policy-checked.
+    pub resolve_overrides: ResolveOverrides,
+}
+
+/// Why the runtime or a connector could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// wasmtime refused the configuration.
+    #[error("cannot start the WebAssembly engine: {0:#}")]
+    Engine(wasmtime::Error),
+    /// The component is not a valid connector.
+    #[error("connector `{id}`: {message}")]
+    Component {
+        /// The connector.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// What every connector shares.
+pub(crate) struct Shared {
+    engine: Engine,
+    client: Arc<OutboundClient>,
+    limits: Limits,
+}
+
+/// The runtime. Create one per process.
+pub struct Runtime {
+    shared: Arc<Shared>,
+    linker: Linker<CallState>,
+    cache: ComponentCache,
+    ticker: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+/// How many connector instances may exist at once (one per call in flight).
+const MAX_INSTANCES: u32 = 256;
+
+impl Runtime {
+    /// Starts the engine, the epoch ticker and the outbound client. Needs a Tokio runtime.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(MAX_INSTANCES)
+            .total_core_instances(MAX_INSTANCES * 2)
+            .total_memories(MAX_INSTANCES * 2)
+            .total_tables(MAX_INSTANCES * 4)
+            .max_memory_size(config.limits.memory_bytes.max(1 << 20));
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        let engine = Engine::new(&wasm).map_err(RuntimeError::Engine)?;
+
+        let mut linker = Linker::new(&engine);
+        // All of WASI, so that any language's standard library links; the context grants
+        // nothing (see `CallState::new`).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
+        bindings::heph::connector::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(RuntimeError::Engine)?;
+        bindings::heph::connector::signature::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(RuntimeError::Engine)?;
+
+        let ticker = start_ticker(engine.clone());
+        let cache = ComponentCache::new(&engine, config.cache_dir.clone());
+        let client = Arc::new(OutboundClient::new(config.limits.connect_timeout, config.resolve_overrides));
+        Ok(Runtime {
+            shared: Arc::new(Shared {
+                engine,
+                client,
+                limits: config.limits,
+            }),
+            linker,
+            cache,
+            ticker: Some(ticker),
+        })
+    }
+
+    /// Compiles (or loads from the cache) and links a connector.
+    pub fn load(&self, manifest: Manifest, component: &[u8]) -> Result<(Connector, Origin), RuntimeError> {
+        let id = manifest.id.clone();
+        let fail = |message: String| RuntimeError::Component { id: id.clone(), message };
+        let (compiled, origin) = self.cache.load(&self.shared.engine, component).map_err(|e| fail(format!("not a valid WebAssembly component: {e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&compiled)
+            .map_err(|e| fail(format!("it imports something this host does not provide: {e:#}")))?;
+        let pre = PluginPre::new(pre).map_err(|e| fail(format!("it does not export heph:connector/connector@0.1.0: {e:#}")))?;
+        let digest = cache::digest(component);
+        Ok((Connector::new(manifest, digest, pre, self.shared.clone()), origin))
+    }
+
+    /// The limits calls run under.
+    pub fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some((stop, handle)) = self.ticker.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Advances the engine's epoch every [`limits::EPOCH_TICK`]: the clock of CPU deadlines.
+fn start_ticker(engine: Engine) -> (Arc<AtomicBool>, JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("heph-epoch".into())
+        .spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(limits::EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("the OS refused to start the epoch thread");
+    (stop, handle)
+}

@@ -1,0 +1,131 @@
+//! The host's HTTP client for connectors: pooled keep-alive connections, TLS with the web PKI
+//! roots, and a resolver that checks every address a name resolves to. The connection is made
+//! to the addresses that were checked, so a name cannot resolve once to a public address for
+//! the check and again to a private one for the connection (DNS rebinding).
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use wasmtime_wasi_http::WasiBody;
+
+use super::policy::{self, Refusal};
+
+/// Names mapped to fixed addresses, like curl's `--resolve`. For tests and for hosts without
+/// DNS; the mapped addresses are still checked like resolved ones.
+pub type ResolveOverrides = HashMap<String, Vec<SocketAddr>>;
+
+type Connector = HttpsConnector<HttpConnector<CheckedResolver>>;
+
+/// The two pools: one for installs limited to the public internet, one for installs an admin
+/// allowed onto private networks. Keeping them apart means a connection opened for one is never
+/// reused for the other.
+pub struct OutboundClient {
+    public: Client<Connector, WasiBody>,
+    private: Client<Connector, WasiBody>,
+}
+
+impl OutboundClient {
+    /// Builds both pools.
+    pub fn new(connect_timeout: Duration, overrides: ResolveOverrides) -> OutboundClient {
+        let overrides = Arc::new(overrides);
+        let build = |allow_private| {
+            let mut http = HttpConnector::new_with_resolver(CheckedResolver {
+                allow_private,
+                overrides: overrides.clone(),
+            });
+            http.enforce_http(false);
+            http.set_nodelay(true);
+            http.set_connect_timeout(Some(connect_timeout));
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_webpki_roots()
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(32)
+                .build(https)
+        };
+        OutboundClient {
+            public: build(false),
+            private: build(true),
+        }
+    }
+
+    /// The pool for an install.
+    pub fn pool(&self, allow_private: bool) -> &Client<Connector, WasiBody> {
+        if allow_private {
+            &self.private
+        } else {
+            &self.public
+        }
+    }
+}
+
+/// Resolves a name and refuses it when any of its addresses is not allowed.
+#[derive(Clone)]
+pub struct CheckedResolver {
+    allow_private: bool,
+    overrides: Arc<ResolveOverrides>,
+}
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+impl tower_service::Service<Name> for CheckedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = match this.overrides.get(&host) {
+                Some(addrs) => addrs.clone(),
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
+            if addrs.is_empty() {
+                return Err(format!("{host} has no address").into());
+            }
+            for addr in &addrs {
+                policy::check_address(&host, addr.ip(), this.allow_private).map_err(|r| Box::new(r) as BoxError)?;
+            }
+            Ok(addrs.into_iter())
+        })
+    }
+}
+
+/// The policy refusal somewhere in an error's chain, if that is why it failed.
+pub fn refusal_in(error: &(dyn StdError + 'static)) -> Option<Refusal> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(r) = e.downcast_ref::<Refusal>() {
+            return Some(r.clone());
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Checks a literal IP host (the resolver is not consulted for those).
+pub fn check_literal(host: &str, allow_private: bool) -> Result<(), Refusal> {
+    match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) => policy::check_address(host, ip, allow_private),
+        Err(_) => Ok(()),
+    }
+}
