@@ -1,0 +1,65 @@
+// Shared by host/build.rs and tests/build.rs: builds a workspace of wasm components.
+
+/// Builds every member of a wasm workspace; returns (package name, package dir) of each.
+pub fn build_wasm_workspace(manifest: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
+    ensure_wasm_target();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    clean_env(&mut cmd);
+    let status = cmd.status().expect("cannot run cargo for the wasm connectors");
+    assert!(status.success(), "building the wasm components of {} failed", manifest.display());
+
+    let workspace = manifest.parent().unwrap();
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let members = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .map(|l| l.split('"').skip(1).step_by(2).map(str::to_string).collect::<Vec<_>>())
+        .unwrap_or_default();
+    members
+        .into_iter()
+        .map(|m| {
+            let dir = workspace.join(&m);
+            let cargo_toml = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            let name = cargo_toml
+                .lines()
+                .find(|l| l.trim_start().starts_with("name"))
+                .and_then(|l| l.split('"').nth(1))
+                .unwrap()
+                .to_string();
+            (name, dir)
+        })
+        .collect()
+}
+
+/// The outer cargo's settings (flags, profile, target) must not leak into the nested build.
+fn clean_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars() {
+        let keep = matches!(key.as_str(), "CARGO_HOME" | "CARGO_MAKEFLAGS" | "CARGO_NET_OFFLINE")
+            || key.starts_with("CARGO_REGISTRIES_")
+            || key.starts_with("CARGO_NET_");
+        if (key.starts_with("CARGO_") && !keep) || matches!(key.as_str(), "RUSTC" | "RUSTDOC" | "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "TARGET" | "HOST" | "OUT_DIR" | "PROFILE" | "OPT_LEVEL" | "DEBUG" | "NUM_JOBS") {
+            cmd.env_remove(key);
+        }
+    }
+}
+
+fn ensure_wasm_target() {
+    let sysroot = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let installed = sysroot.is_some_and(|s| Path::new(&s).join("lib/rustlib/wasm32-wasip2").exists());
+    if !installed {
+        let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` failed"
+        );
+    }
+}

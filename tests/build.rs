@@ -1,0 +1,25 @@
+//! Builds the test connectors in `tests/guests/` for wasm32-wasip2 and lists them for the tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+include!("../host/build_wasm.rs");
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let target_root = out.ancestors().nth(4).unwrap().to_path_buf();
+    let wasm_target = target_root.join("wasm-guests");
+    for dir in ["tests/guests", "sdk", "wit"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    let guests = build_wasm_workspace(&manifest_dir.join("guests/Cargo.toml"), &wasm_target);
+    let mut code = String::from("/// The test connectors: (name, manifest, component).\npub const GUESTS: &[(&str, &str, &[u8])] = &[\n");
+    for (name, dir) in guests {
+        let wasm = wasm_target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+        code.push_str(&format!("    ({name:?}, include_str!({:?}), include_bytes!({:?})),\n", dir.join("heph.toml"), wasm));
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("guests.rs"), code).unwrap();
+}
