@@ -5,7 +5,8 @@
 # (nothing is written to /etc), MariaDB on a private socket, and PHP's built-in server with
 # several workers on 127.0.0.1: one port with pretty permalinks (/wp-json/), one that answers
 # /wp-json/ with an HTML 404 as a server without rewrites does (clients must use ?rest_route=).
-# Seeded once (seed.php); later calls reuse the running servers. Safe to call concurrently.
+# Seeded once (seed.php); later calls reuse the running servers. Safe to call concurrently
+# (the servers must not inherit the lock: they are started with fd 9 closed).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,7 +35,7 @@ if ! mariadb-admin --socket="$sock" -uroot ping >/dev/null 2>&1; then
     mariadb-install-db --datadir="$state/db" --auth-root-authentication-method=normal --skip-test-db --user="$(id -un)" >"$state/db-install.log" 2>&1
   fi
   setsid nohup mariadbd --datadir="$state/db" --socket="$sock" --skip-networking --user="$(id -un)" \
-    --pid-file="$state/db.pid" --log-error="$state/db.log" >/dev/null 2>&1 < /dev/null &
+    --pid-file="$state/db.pid" --log-error="$state/db.log" >/dev/null 2>&1 < /dev/null 9>&- &
   for _ in $(seq 1 100); do mariadb-admin --socket="$sock" -uroot ping >/dev/null 2>&1 && break; sleep 0.2; done
   mariadb-admin --socket="$sock" -uroot ping >/dev/null || { echo "start.sh: MariaDB did not start; see $state/db.log" >&2; exit 4; }
 fi
@@ -86,7 +87,7 @@ fi
 start_php() { # port, plain(0|1)
   if ! curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$1/?rest_route=/" 2>/dev/null; then
     HEPH_WP_PLAIN=$2 PHP_CLI_SERVER_WORKERS=4 setsid nohup php -d variables_order=EGPCS -d memory_limit=256M \
-      -S "127.0.0.1:$1" -t "$site" "$site/router.php" >"$state/php-$1.log" 2>&1 < /dev/null &
+      -S "127.0.0.1:$1" -t "$site" "$site/router.php" >"$state/php-$1.log" 2>&1 < /dev/null 9>&- &
     for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$1/?rest_route=/" 2>/dev/null && break; sleep 0.1; done
   fi
 }

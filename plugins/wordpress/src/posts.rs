@@ -113,7 +113,9 @@ pub fn poll(ctx: &Context, config: Value, cursor: Option<String>) -> Result<Page
     let mut posts = Vec::new();
     let mut pages = 0;
     if cycle.total_pages == 0 {
-        let first = route.send("GET", |r| query(r).query("page", cycle.next_page))?;
+        let first = route
+            .send("GET", |r| query(r).query("page", cycle.next_page))
+            .map_err(unauthorized_status)?;
         cycle.total_pages = api::total_pages(&first).max(1);
         cycle.started = api::server_now(&first).unwrap_or_else(|| "9999-12-31T23:59:59".into());
         posts.extend(api::items(&first)?);
@@ -258,6 +260,18 @@ fn back_dated(route: &api::Route, cursor: &Cursor, cycle: &Cycle) -> Result<Vec<
         }
     }
     Ok(found)
+}
+
+/// `status=any` is refused with 400 `rest_invalid_param` when WordPress did not accept the
+/// credentials (it then serves an anonymous visitor) or the user may not read unpublished posts:
+/// either way the connection lacks rights, which is what the engine must hear.
+fn unauthorized_status(error: Error) -> Error {
+    match error {
+        Error::InvalidInput(m) if m.contains("rest_invalid_param") && m.contains("status") => Error::Unauthorized(format!(
+            "{m} (WordPress ignored the credentials, or the user may not read drafts and private posts: check the Application Password and that the user can edit posts)"
+        )),
+        other => other,
+    }
 }
 
 /// Past the last page WordPress answers 400 `rest_post_invalid_page_number` (the total shrank
