@@ -18,7 +18,9 @@ state=$(cd "$state" && pwd)
 exec 9>"$state/lock"
 flock 9
 
-alive() { curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$port/wp-json/" 2>/dev/null; }
+site="$state/site"
+ours() { [ "$(curl -fsS --max-time 5 "http://127.0.0.1:$1/__heph_site" 2>/dev/null)" = "$site" ]; }
+alive() { ours "$port" && ours "$plain_port" && curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$port/wp-json/" 2>/dev/null; }
 if [ -f "$state/env.json" ] && alive; then
   cat "$state/env.json"
   exit 0
@@ -40,7 +42,6 @@ if ! mariadb-admin --socket="$sock" -uroot ping >/dev/null 2>&1; then
   mariadb-admin --socket="$sock" -uroot ping >/dev/null || { echo "start.sh: MariaDB did not start; see $state/db.log" >&2; exit 4; }
 fi
 
-site="$state/site"
 if [ ! -f "$site/wp-settings.php" ]; then
   rm -rf "$site"
   cp -rL /usr/share/wordpress "$site"
@@ -85,10 +86,14 @@ SQL
 fi
 
 start_php() { # port, plain(0|1)
-  if ! curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$1/?rest_route=/" 2>/dev/null; then
+  if ! ours "$1"; then
+    if curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$1/" 2>/dev/null; then
+      echo "start.sh: port $1 is taken by another server; choose other ports with HEPH_WP_PORT" >&2
+      exit 6
+    fi
     HEPH_WP_PLAIN=$2 PHP_CLI_SERVER_WORKERS=4 setsid nohup php -d variables_order=EGPCS -d memory_limit=256M \
       -S "127.0.0.1:$1" -t "$site" "$site/router.php" >"$state/php-$1.log" 2>&1 < /dev/null 9>&- &
-    for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$1/?rest_route=/" 2>/dev/null && break; sleep 0.1; done
+    for _ in $(seq 1 100); do ours "$1" && break; sleep 0.1; done
   fi
 }
 start_php "$port" 0
