@@ -1,1 +1,221 @@
-fn main() {}
+//! Heph's runtime benchmarks: `cargo bench -p heph-tests` (figures in BENCHMARKS.md).
+//!
+//! 1. a fresh-instance call of a trivial action;
+//! 2. an outbound GET on loopback through the policy, against the same GET made natively with
+//!    a keep-alive client;
+//! 3. compiling each connector against loading it from the on-disk cache;
+//! 4. a full poll of the test WordPress as a whole `heph connector poll --all` process against
+//!    a sequential curl loop over the same pages, with the process's peak memory.
+//!
+//! Pass a word to run only the benchmarks whose name contains it (`cargo bench -- outbound`).
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use heph::catalog::FIRST_PARTY;
+use heph::manifest::Manifest;
+use heph::runtime::{ConnectionContext, Limits, Runtime, RuntimeConfig};
+use heph_tests::upstream::{text, Upstream};
+use heph_tests::wordpress::wordpress;
+use heph_tests::{connection, guest, runtime, tokio, GUESTS};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+struct Stats {
+    median: Duration,
+    p90: Duration,
+    min: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Stats { median: at(0.5), p90: at(0.9), min: samples[0] }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    println!("heph benchmarks — {} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), if cfg!(debug_assertions) { "DEBUG build" } else { "release build" });
+    if wanted("instance_call") {
+        instance_call();
+    }
+    if wanted("outbound") {
+        outbound();
+    }
+    if wanted("compile_vs_cache") {
+        compile_vs_cache();
+    }
+    if wanted("wordpress_poll") {
+        wordpress_poll();
+    }
+}
+
+/// A fresh instance per call: store, WASI context, instantiate from `InstancePre` (pooling
+/// allocator), call a trivial action, parse its JSON.
+fn instance_call() {
+    let rt = tokio();
+    rt.block_on(async {
+        let runtime = runtime(Limits::default());
+        let noop = guest(&runtime, "noop");
+        let conn = ConnectionContext::none();
+        let input = json!({"n": 1});
+        for _ in 0..500 {
+            black_box(noop.run_action(&conn, "attack", &input).await.result.expect("noop"));
+        }
+        let mut samples = Vec::with_capacity(5000);
+        for _ in 0..5000 {
+            let started = Instant::now();
+            black_box(noop.run_action(&conn, "attack", &input).await.result.expect("noop"));
+            samples.push(started.elapsed());
+        }
+        let s = stats(samples);
+        println!("instance_call: fresh instance + trivial action: median {}, p90 {}, min {} (5000 calls; target ≤ 30 µs median)", us(s.median), us(s.p90), us(s.min));
+    });
+}
+
+/// 1000 sequential GETs of a small answer on loopback, inside one call, against the same 1000
+/// GETs from a native keep-alive client. Each side is run 7 times; medians are compared.
+fn outbound() {
+    let rt = tokio();
+    rt.block_on(async {
+        let up = Upstream::start(|_| text(200, "hello from upstream")).await;
+        let url = format!("{}/ok", up.url());
+        let runtime = runtime(Limits::default());
+        let fetch = guest(&runtime, "fetch_many");
+        let conn = connection(&fetch, &up.url(), true);
+        let native: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        const N: u32 = 1000;
+        let (mut through, mut direct) = (Vec::new(), Vec::new());
+        for round in 0..8 {
+            let started = Instant::now();
+            let out = fetch.run_action(&conn, "fetch", &json!({"url": url, "count": N})).await;
+            out.result.expect("fetch through the policy");
+            let t = started.elapsed() / N;
+            let started = Instant::now();
+            for _ in 0..N {
+                let response = native.get(url.parse().unwrap()).await.expect("native GET");
+                black_box(response.into_body().collect().await.expect("body").to_bytes());
+            }
+            let d = started.elapsed() / N;
+            if round > 0 {
+                through.push(t);
+                direct.push(d);
+            }
+        }
+        let (t, d) = (stats(through), stats(direct));
+        println!(
+            "outbound: GET on loopback, per request: through the policy {} (p90 {}), native keep-alive {} (p90 {}): {:.2}× (target ≤ 1.3×)",
+            us(t.median), us(t.p90), us(d.median), us(d.p90), t.median.as_secs_f64() / d.median.as_secs_f64()
+        );
+    });
+}
+
+/// Compiling each connector (no cache) against loading its compiled artifact from disk.
+fn compile_vs_cache() {
+    let _rt = tokio().enter();
+    let dir = std::env::temp_dir().join(format!("heph-bench-cache-{}", std::process::id()));
+    let mut connectors: Vec<(String, &str, &[u8])> = FIRST_PARTY.iter().map(|(m, w)| (Manifest::parse(m).unwrap().id, *m, *w)).collect();
+    let (_, m, w) = GUESTS.iter().find(|(n, ..)| *n == "noop").unwrap();
+    connectors.push(("noop (test)".into(), m, w));
+    for (name, manifest, wasm) in connectors {
+        let uncached = Runtime::new(RuntimeConfig::default()).unwrap();
+        let compile = stats((0..3).map(|_| {
+            let started = Instant::now();
+            black_box(uncached.load(Manifest::parse(manifest).unwrap(), wasm).unwrap());
+            started.elapsed()
+        }).collect());
+        let cached = Runtime::new(RuntimeConfig { cache_dir: Some(dir.clone()), ..RuntimeConfig::default() }).unwrap();
+        cached.load(Manifest::parse(manifest).unwrap(), wasm).unwrap();
+        let load = stats((0..50).map(|_| {
+            let started = Instant::now();
+            let (c, origin) = cached.load(Manifest::parse(manifest).unwrap(), wasm).unwrap();
+            assert_eq!(origin, heph::runtime::Origin::Cached);
+            black_box(c);
+            started.elapsed()
+        }).collect());
+        println!("compile_vs_cache: {name} ({} KiB): compile {} , cached load {} (median; {:.0}× faster)", wasm.len() / 1024, ms(compile.median), us(load.median), compile.median.as_secs_f64() / load.median.as_secs_f64());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The whole `heph connector poll wordpress posts --all` process against a sequential curl loop
+/// over the same pages (per_page=100, context=edit, status=any); peak RSS of the heph process.
+fn wordpress_poll() {
+    let bin = std::env::current_exe().ok().and_then(|e| e.parent()?.parent().map(|d| d.join("heph"))).filter(|b| b.exists());
+    let Some(bin) = bin else {
+        println!("wordpress_poll: skipped: the heph binary is not built in this profile (run scripts/bench)");
+        return;
+    };
+    let wp = wordpress();
+    let dir = std::env::temp_dir().join(format!("heph-bench-wp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conn_file = dir.join("wp.json");
+    let mut values = wp.values(false, &wp.application_password);
+    values.insert("allow_private_network".into(), json!(true));
+    std::fs::write(&conn_file, serde_json::Value::Object(values).to_string()).unwrap();
+    let heph = || {
+        let mut c = Command::new(&bin);
+        c.args(["connector", "poll", "wordpress", "posts", "--all", "--connection"]).arg(&conn_file).env("HEPH_DATA_DIR", &dir);
+        c
+    };
+    let pages = (wp.posts.max(1) + 99) / 100 + 2; // a few more than seeded, for posts the tests added
+    let (_, headers, _) = tokio().block_on(wp.rest("GET", "/wp/v2/posts?context=edit&status=any&per_page=100", None));
+    let pages: usize = headers.iter().find(|(n, _)| n == "x-wp-totalpages").and_then(|(_, v)| v.parse().ok()).unwrap_or(pages);
+    let curl_loop = format!(
+        "for p in $(seq 1 {pages}); do curl -s -f -u '{}:{}' '{}/wp-json/wp/v2/posts?context=edit&status=any&per_page=100&page='$p -o /dev/null || exit 1; done",
+        wp.username, wp.application_password, wp.site_url
+    );
+    let curl = || {
+        let mut c = Command::new("bash");
+        c.args(["-c", &curl_loop]);
+        c
+    };
+    run_measured(&mut heph()); // warms the compiled-component cache
+    let (mut h, mut c, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let (t, peak, out) = run_measured(&mut heph());
+        assert!(out > 300, "the poll printed {out} items");
+        h.push(t);
+        rss.push(peak);
+        c.push(run_measured(&mut curl()).0);
+    }
+    let (h, c) = (stats(h), stats(c));
+    let peak = rss.iter().max().copied().unwrap_or(0);
+    println!(
+        "wordpress_poll: {} posts in {pages} pages: heph poll --all {} (min {}), curl loop {} (min {}): {:.2}× ; heph peak RSS {:.1} MB (targets: ≤ 1× curl, ≤ 40 MB)",
+        wp.posts, ms(h.median), ms(h.min), ms(c.median), ms(c.min), h.median.as_secs_f64() / c.median.as_secs_f64(), peak as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs a process to its end; returns its wall time, its peak RSS (KiB) and its stdout lines.
+fn run_measured(cmd: &mut Command) -> (Duration, i64, usize) {
+    let started = Instant::now();
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.expect("stdout");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut text).ok();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be filled in by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, which std has not reaped (we never called wait on it).
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4");
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{cmd:?} failed");
+    (started.elapsed(), usage.ru_maxrss, text.lines().count())
+}
+
