@@ -106,7 +106,7 @@ impl Runtime {
         bindings::heph::connector::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(RuntimeError::Engine)?;
         bindings::heph::connector::signature::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(RuntimeError::Engine)?;
 
-        let ticker = start_ticker(engine.clone());
+        let ticker = start_ticker(engine.clone()).map_err(|e| RuntimeError::Engine(wasmtime::Error::msg(format!("cannot start the epoch thread: {e}"))))?;
         let cache = ComponentCache::new(&engine, config.cache_dir.clone());
         let client = Arc::new(OutboundClient::new(config.limits.connect_timeout, config.resolve_overrides));
         Ok(Runtime {
@@ -151,7 +151,7 @@ impl Drop for Runtime {
 }
 
 /// Advances the engine's epoch every [`limits::EPOCH_TICK`]: the clock of CPU deadlines.
-fn start_ticker(engine: Engine) -> (Arc<AtomicBool>, JoinHandle<()>) {
+fn start_ticker(engine: Engine) -> std::io::Result<(Arc<AtomicBool>, JoinHandle<()>)> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::Builder::new()
@@ -161,7 +161,6 @@ fn start_ticker(engine: Engine) -> (Arc<AtomicBool>, JoinHandle<()>) {
                 std::thread::sleep(limits::EPOCH_TICK);
                 engine.increment_epoch();
             }
-        })
-        .expect("the OS refused to start the epoch thread");
-    (stop, handle)
+        })?;
+    Ok((stop, handle))
 }

@@ -1,4 +1,6 @@
-//! The `heph` binary, run as a partner runs it on their test bench.
+//! The `heph` binary against the real WordPress, run as a partner runs it on their test bench.
+//! (Help, listing and bad invocations are tested in host/tests/cli.rs, which also makes
+//! `cargo test --workspace` build the binary.)
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -12,7 +14,7 @@ fn heph() -> Command {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
     let bin = dir.join("heph");
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace` (or scripts/test)", bin.display());
     let mut cmd = Command::new(bin);
     cmd.env("HEPH_DATA_DIR", data_dir()).env_remove("HEPH_CONNECTOR_DIR");
     cmd
@@ -40,57 +42,6 @@ fn wp_connection(allow_private: bool) -> PathBuf {
     let mut values = wp.values(false, &wp.application_password);
     values.insert("allow_private_network".into(), json!(allow_private));
     connection_file(&format!("wp-{allow_private}.json"), Value::Object(values))
-}
-
-#[test]
-fn help_list_and_describe() {
-    let (code, out, _) = run(heph().arg("--help"));
-    assert_eq!(code, 0);
-    assert!(out.contains("connector"), "{out}");
-    let (code, out, _) = run(heph().args(["connector", "--help"]));
-    assert_eq!(code, 0);
-    for sub in ["list", "describe", "call", "poll", "test"] {
-        assert!(out.contains(sub), "{sub} in {out}");
-    }
-    let (code, out, _) = run(heph().args(["connector", "list"]));
-    assert_eq!(code, 0);
-    assert!(out.starts_with("wordpress"), "{out}");
-
-    let (code, out, err) = run(heph().args(["connector", "describe", "wordpress"]));
-    assert_eq!(code, 0, "{err}");
-    let doc = json_of(&out);
-    assert_eq!(doc["auth"], "basic");
-    assert_eq!(doc["hosts"], json!(["{site_url}"]));
-    assert_eq!(doc["connection"]["properties"]["application_password"]["writeOnly"], true);
-    let actions: Vec<&str> = doc["actions"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
-    assert_eq!(actions, ["create_post", "update_post", "get_post", "delete_post", "get_user", "list_users"]);
-    let triggers: Vec<&str> = doc["triggers"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
-    assert_eq!(triggers, ["posts", "users", "post_event", "user_event"]);
-    for a in doc["actions"].as_array().unwrap() {
-        assert_eq!(a["input"]["type"], "object", "{a}");
-    }
-}
-
-#[test]
-fn bad_invocations_get_clear_errors() {
-    let (code, _, err) = run(heph().args(["connector", "describe", "nope"]));
-    assert_eq!(code, 2);
-    assert!(err.contains("no connector `nope` is installed (installed: wordpress)"), "{err}");
-
-    let conn = connection_file("bad.json", json!({"site_url": "http://x"}));
-    let (code, _, err) = run(heph().args(["connector", "call", "wordpress", "get_user", "--connection"]).arg(&conn));
-    assert_eq!(code, 2);
-    assert!(err.contains("lacks `username`"), "{err}");
-
-    let not_json = connection_file("not-json.json", json!(null));
-    std::fs::write(&not_json, "{oops").unwrap();
-    let (code, _, err) = run(heph().args(["connector", "test", "wordpress", "--connection"]).arg(&not_json));
-    assert_eq!(code, 2);
-    assert!(err.contains("is not valid JSON"), "{err}");
-
-    let (code, _, err) = run(heph().args(["connector", "call", "wordpress", "get_user", "--input", "{1"]).arg("--connection").arg(wp_connection(true)));
-    assert_eq!(code, 2);
-    assert!(err.contains("--input is not valid JSON"), "{err}");
 }
 
 #[test]
