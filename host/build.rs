@@ -22,9 +22,14 @@ fn main() {
 
     let mut code = String::from("/// The first-party connectors: (manifest, component).\npub const FIRST_PARTY: &[(&str, &[u8])] = &[\n");
     for (name, dir) in plugins {
-        let wasm = wasm_target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+        let wasm = wasm_target
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
         let manifest = dir.join("heph.toml");
-        code.push_str(&format!("    (include_str!({:?}), include_bytes!({:?})),\n", manifest, wasm));
+        code.push_str(&format!(
+            "    (include_str!({:?}), include_bytes!({:?})),\n",
+            manifest, wasm
+        ));
     }
     code.push_str("];\n");
     std::fs::write(out.join("first_party.rs"), code).unwrap();

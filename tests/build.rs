@@ -17,8 +17,14 @@ fn main() {
     let guests = build_wasm_workspace(&manifest_dir.join("guests/Cargo.toml"), &wasm_target);
     let mut code = String::from("/// The test connectors: (name, manifest, component).\npub const GUESTS: &[(&str, &str, &[u8])] = &[\n");
     for (name, dir) in guests {
-        let wasm = wasm_target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
-        code.push_str(&format!("    ({name:?}, include_str!({:?}), include_bytes!({:?})),\n", dir.join("heph.toml"), wasm));
+        let wasm = wasm_target
+            .join("wasm32-wasip2/release")
+            .join(format!("{name}.wasm"));
+        code.push_str(&format!(
+            "    ({name:?}, include_str!({:?}), include_bytes!({:?})),\n",
+            dir.join("heph.toml"),
+            wasm
+        ));
     }
     code.push_str("];\n");
     std::fs::write(out.join("guests.rs"), code).unwrap();

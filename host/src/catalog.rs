@@ -36,14 +36,23 @@ impl Catalog {
     }
 
     /// Adds one connector from its manifest text and component bytes.
-    pub fn add(&mut self, runtime: &Runtime, source_name: &str, manifest: &str, wasm: &[u8]) -> Result<Origin, CatalogError> {
+    pub fn add(
+        &mut self,
+        runtime: &Runtime,
+        source_name: &str,
+        manifest: &str,
+        wasm: &[u8],
+    ) -> Result<Origin, CatalogError> {
         let fail = |message: String| CatalogError {
             source_name: source_name.to_string(),
             message,
         };
         let manifest = Manifest::parse(manifest).map_err(|e| fail(e.to_string()))?;
-        let (connector, origin) = runtime.load(manifest, wasm).map_err(|e| fail(e.to_string()))?;
-        self.connectors.insert(connector.manifest().id.clone(), Arc::new(connector));
+        let (connector, origin) = runtime
+            .load(manifest, wasm)
+            .map_err(|e| fail(e.to_string()))?;
+        self.connectors
+            .insert(connector.manifest().id.clone(), Arc::new(connector));
         Ok(origin)
     }
 
@@ -54,14 +63,16 @@ impl Catalog {
             source_name: name.clone(),
             message,
         };
-        let manifest = std::fs::read_to_string(dir.join("heph.toml")).map_err(|e| fail(format!("heph.toml: {e}")))?;
+        let manifest = std::fs::read_to_string(dir.join("heph.toml"))
+            .map_err(|e| fail(format!("heph.toml: {e}")))?;
         let wasm_path = std::fs::read_dir(dir)
             .map_err(|e| fail(e.to_string()))?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|x| x == "wasm"))
             .ok_or_else(|| fail("no .wasm component in this directory".into()))?;
-        let wasm = std::fs::read(&wasm_path).map_err(|e| fail(format!("{}: {e}", wasm_path.display())))?;
+        let wasm =
+            std::fs::read(&wasm_path).map_err(|e| fail(format!("{}: {e}", wasm_path.display())))?;
         self.add(runtime, &name, &manifest, &wasm)
     }
 

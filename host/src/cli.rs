@@ -29,7 +29,12 @@ struct Global {
     #[arg(long, env = "HEPH_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Also load the connector in this directory (a heph.toml and a .wasm); repeatable.
-    #[arg(long = "connector-dir", env = "HEPH_CONNECTOR_DIR", global = true, value_delimiter = ',')]
+    #[arg(
+        long = "connector-dir",
+        env = "HEPH_CONNECTOR_DIR",
+        global = true,
+        value_delimiter = ','
+    )]
     connector_dirs: Vec<PathBuf>,
     /// Wall-clock limit of one call, in seconds.
     #[arg(long, default_value_t = 120, global = true)]
@@ -124,7 +129,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let find = |id: &str| {
         catalog.get(id).cloned().ok_or_else(|| {
             let known: Vec<_> = catalog.iter().map(|c| c.manifest().id.clone()).collect();
-            anyhow!("no connector `{id}` is installed (installed: {})", known.join(", "))
+            anyhow!(
+                "no connector `{id}` is installed (installed: {})",
+                known.join(", ")
+            )
         })
     };
     match command {
@@ -132,14 +140,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             for c in catalog.iter() {
                 let m = c.manifest();
-                writeln!(out, "{:<20} {:<10} {:<12} {}", m.id, m.version, m.publisher, m.description)?;
+                writeln!(
+                    out,
+                    "{:<20} {:<10} {:<12} {}",
+                    m.id, m.version, m.publisher, m.description
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
         ConnectorCommand::Describe { id } => {
             let connector = find(&id)?;
             let outcome = connector.describe().await;
-            let description = outcome.result.map_err(|e| anyhow!("describe() failed: {e}"))?;
+            let description = outcome
+                .result
+                .map_err(|e| anyhow!("describe() failed: {e}"))?;
             let m = connector.manifest();
             let doc = json!({
                 "id": m.id, "name": m.name, "version": m.version, "publisher": m.publisher,
@@ -157,27 +171,58 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let outcome = connector.test_connection(&conn).await;
             Ok(print_json_outcome(outcome, connection.verbose))
         }
-        ConnectorCommand::Call { id, action, connection, input } => {
+        ConnectorCommand::Call {
+            id,
+            action,
+            connection,
+            input,
+        } => {
             let connector = find(&id)?;
             let conn = read_connection(&connector, &connection)?;
             let input = parse_json_arg("--input", &input)?;
             let outcome = connector.run_action(&conn, &action, &input).await;
             Ok(print_json_outcome(outcome, connection.verbose))
         }
-        ConnectorCommand::Poll { id, trigger, connection, cursor, config, all } => {
+        ConnectorCommand::Poll {
+            id,
+            trigger,
+            connection,
+            cursor,
+            config,
+            all,
+        } => {
             let connector = find(&id)?;
             let conn = read_connection(&connector, &connection)?;
             let config = parse_json_arg("--config", &config)?;
-            poll(&connector, &conn, &trigger, &config, cursor, all, connection.verbose).await
+            poll(
+                &connector,
+                &conn,
+                &trigger,
+                &config,
+                cursor,
+                all,
+                connection.verbose,
+            )
+            .await
         }
     }
 }
 
-async fn poll(connector: &Connector, conn: &ConnectionContext, trigger: &str, config: &Value, mut cursor: Option<String>, all: bool, verbose: bool) -> anyhow::Result<ExitCode> {
+async fn poll(
+    connector: &Connector,
+    conn: &ConnectionContext,
+    trigger: &str,
+    config: &Value,
+    mut cursor: Option<String>,
+    all: bool,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut total = 0usize;
     loop {
-        let outcome = connector.poll(conn, trigger, config, cursor.as_deref()).await;
+        let outcome = connector
+            .poll(conn, trigger, config, cursor.as_deref())
+            .await;
         print_log(&outcome, verbose);
         let page = match outcome.result {
             Ok(page) => page,
@@ -213,7 +258,10 @@ fn print_json_outcome(outcome: CallOutcome<Value>, verbose: bool) -> ExitCode {
     print_log(&outcome, verbose);
     match outcome.result {
         Ok(value) => {
-            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -232,8 +280,21 @@ fn print_log<T>(outcome: &CallOutcome<T>, verbose: bool) {
         return;
     }
     for r in &outcome.log.requests {
-        let status = r.status.map(|s| s.to_string()).unwrap_or_else(|| "---".into());
-        eprintln!("http: {} {} → {status} {} B {:.1} ms{}", r.method, r.url, r.bytes, r.duration.as_secs_f64() * 1000.0, r.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default());
+        let status = r
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "---".into());
+        eprintln!(
+            "http: {} {} → {status} {} B {:.1} ms{}",
+            r.method,
+            r.url,
+            r.bytes,
+            r.duration.as_secs_f64() * 1000.0,
+            r.error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
     }
     for l in &outcome.log.lines {
         eprintln!("log {}: {}", l.level, l.message);
@@ -256,29 +317,44 @@ fn auth_kind(auth: &crate::manifest::Auth) -> &'static str {
 
 fn parse_json_arg(flag: &str, text: &str) -> anyhow::Result<Value> {
     let text = match text.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read {path}"))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read {path}"))?
+        }
         None => text.to_string(),
     };
-    let value: Value = serde_json::from_str(&text).with_context(|| format!("{flag} is not valid JSON"))?;
+    let value: Value =
+        serde_json::from_str(&text).with_context(|| format!("{flag} is not valid JSON"))?;
     if !value.is_object() {
         bail!("{flag} must be a JSON object");
     }
     Ok(value)
 }
 
-fn read_connection(connector: &Connector, arg: &ConnectionArg) -> anyhow::Result<ConnectionContext> {
+fn read_connection(
+    connector: &Connector,
+    arg: &ConnectionArg,
+) -> anyhow::Result<ConnectionContext> {
     let path = &arg.file;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the connection file {}", path.display()))?;
-    let value: Value = serde_json::from_str(&text).with_context(|| format!("the connection file {} is not valid JSON", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the connection file {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("the connection file {} is not valid JSON", path.display()))?;
     let Value::Object(mut fields) = value else {
-        bail!("the connection file {} must hold a JSON object", path.display());
+        bail!(
+            "the connection file {} must hold a JSON object",
+            path.display()
+        );
     };
     let allow_private = match fields.remove("allow_private_network") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => b,
         Some(_) => bail!("`allow_private_network` must be true or false"),
     };
-    Ok(ConnectionContext::from_values(connector.manifest(), &fields, allow_private)?)
+    Ok(ConnectionContext::from_values(
+        connector.manifest(),
+        &fields,
+        allow_private,
+    )?)
 }
 
 fn data_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {

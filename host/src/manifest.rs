@@ -128,7 +128,12 @@ impl Manifest {
     /// Parses and checks a manifest.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError(e.to_string()))?;
-        if manifest.id.is_empty() || !manifest.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
+        if manifest.id.is_empty()
+            || !manifest
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
             return Err(ManifestError(format!(
                 "id `{}` must be lower-case letters, digits, `-` or `_`",
                 manifest.id
@@ -152,7 +157,11 @@ impl Manifest {
 
     /// The names of the secret fields.
     pub fn secret_fields(&self) -> impl Iterator<Item = &str> {
-        self.connection.fields.iter().filter(|f| f.secret).map(|f| f.name.as_str())
+        self.connection
+            .fields
+            .iter()
+            .filter(|f| f.secret)
+            .map(|f| f.name.as_str())
     }
 
     /// The JSON Schema of a connection (secrets marked `writeOnly`).
@@ -168,13 +177,22 @@ impl Manifest {
             }
             properties.insert(f.name.clone(), p);
         }
-        let required: Vec<&str> = self.connection.fields.iter().filter(|f| f.required).map(|f| f.name.as_str()).collect();
+        let required: Vec<&str> = self
+            .connection
+            .fields
+            .iter()
+            .filter(|f| f.required)
+            .map(|f| f.name.as_str())
+            .collect();
         json!({"type": "object", "properties": properties, "required": required})
     }
 
     /// Splits a connection's values into the non-secret part (given to the connector) and the
     /// secret part (kept by the host); checks required fields.
-    pub fn split_connection(&self, values: &Map<String, Value>) -> Result<(Value, Map<String, Value>), ManifestError> {
+    pub fn split_connection(
+        &self,
+        values: &Map<String, Value>,
+    ) -> Result<(Value, Map<String, Value>), ManifestError> {
         let mut public = Map::new();
         let mut secrets = Map::new();
         for f in &self.connection.fields {
@@ -185,13 +203,22 @@ impl Manifest {
                 }
                 Some(Value::Null) | None => {}
                 Some(Value::String(_)) => {}
-                Some(_) => return Err(ManifestError(format!("connection field `{}` must be a string", f.name))),
+                Some(_) => {
+                    return Err(ManifestError(format!(
+                        "connection field `{}` must be a string",
+                        f.name
+                    )))
+                }
             }
             if f.required && !public.contains_key(&f.name) && !secrets.contains_key(&f.name) {
                 return Err(ManifestError(format!(
                     "the connection lacks `{}` ({})",
                     f.name,
-                    if f.title.is_empty() { &f.name } else { &f.title }
+                    if f.title.is_empty() {
+                        &f.name
+                    } else {
+                        &f.title
+                    }
                 )));
             }
         }
@@ -224,12 +251,17 @@ mod tests {
     fn the_wordpress_manifest_parses() {
         let m = Manifest::parse(include_str!("../../plugins/wordpress/heph.toml")).unwrap();
         assert_eq!(m.id, "wordpress");
-        assert_eq!(m.secret_fields().collect::<Vec<_>>(), ["application_password", "webhook_secret"]);
+        assert_eq!(
+            m.secret_fields().collect::<Vec<_>>(),
+            ["application_password", "webhook_secret"]
+        );
         let values = json!({"site_url": "http://x", "username": "u", "application_password": "p"});
         let (public, secrets) = m.split_connection(values.as_object().unwrap()).unwrap();
         assert_eq!(public, json!({"site_url": "http://x", "username": "u"}));
         assert_eq!(secrets.get("application_password"), Some(&json!("p")));
-        let err = m.split_connection(json!({"site_url": "http://x"}).as_object().unwrap()).unwrap_err();
+        let err = m
+            .split_connection(json!({"site_url": "http://x"}).as_object().unwrap())
+            .unwrap_err();
         assert!(err.to_string().contains("lacks `username`"), "{err}");
     }
 
@@ -239,8 +271,14 @@ mod tests {
         for (text, needle) in [
             (format!("id='X Y'\ncontract='0.1.0'\n{base}"), "lower-case"),
             (format!("id='x'\ncontract='9.0.0'\n{base}"), "not supported"),
-            (format!("id='x'\ncontract='0.1.0'\n{base}[auth]\nkind='bearer'\ntoken='{{tok}}'\n"), "not a connection field"),
-            (format!("id='x'\ncontract='0.1.0'\n{base}surprise=1\n"), "unknown field"),
+            (
+                format!("id='x'\ncontract='0.1.0'\n{base}[auth]\nkind='bearer'\ntoken='{{tok}}'\n"),
+                "not a connection field",
+            ),
+            (
+                format!("id='x'\ncontract='0.1.0'\n{base}surprise=1\n"),
+                "unknown field",
+            ),
         ] {
             let err = Manifest::parse(&text).unwrap_err();
             assert!(err.to_string().contains(needle), "{err}");

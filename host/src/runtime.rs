@@ -102,13 +102,23 @@ impl Runtime {
         // All of WASI, so that any language's standard library links; the context grants
         // nothing (see `CallState::new`).
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
-        bindings::heph::connector::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(RuntimeError::Engine)?;
-        bindings::heph::connector::signature::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(RuntimeError::Engine)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(RuntimeError::Engine)?;
+        bindings::heph::connector::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(RuntimeError::Engine)?;
+        bindings::heph::connector::signature::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(RuntimeError::Engine)?;
 
-        let ticker = start_ticker(engine.clone()).map_err(|e| RuntimeError::Engine(wasmtime::Error::msg(format!("cannot start the epoch thread: {e}"))))?;
+        let ticker = start_ticker(engine.clone()).map_err(|e| {
+            RuntimeError::Engine(wasmtime::Error::msg(format!(
+                "cannot start the epoch thread: {e}"
+            )))
+        })?;
         let cache = ComponentCache::new(&engine, config.cache_dir.clone());
-        let client = Arc::new(OutboundClient::new(config.limits.connect_timeout, config.resolve_overrides));
+        let client = Arc::new(OutboundClient::new(
+            config.limits.connect_timeout,
+            config.resolve_overrides,
+        ));
         Ok(Runtime {
             shared: Arc::new(Shared {
                 engine,
@@ -122,17 +132,35 @@ impl Runtime {
     }
 
     /// Compiles (or loads from the cache) and links a connector.
-    pub fn load(&self, manifest: Manifest, component: &[u8]) -> Result<(Connector, Origin), RuntimeError> {
+    pub fn load(
+        &self,
+        manifest: Manifest,
+        component: &[u8],
+    ) -> Result<(Connector, Origin), RuntimeError> {
         let id = manifest.id.clone();
-        let fail = |message: String| RuntimeError::Component { id: id.clone(), message };
-        let (compiled, origin) = self.cache.load(&self.shared.engine, component).map_err(|e| fail(format!("not a valid WebAssembly component: {e:#}")))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&compiled)
-            .map_err(|e| fail(format!("it imports something this host does not provide: {e:#}")))?;
-        let pre = PluginPre::new(pre).map_err(|e| fail(format!("it does not export heph:connector/connector@0.1.0: {e:#}")))?;
+        let fail = |message: String| RuntimeError::Component {
+            id: id.clone(),
+            message,
+        };
+        let (compiled, origin) = self
+            .cache
+            .load(&self.shared.engine, component)
+            .map_err(|e| fail(format!("not a valid WebAssembly component: {e:#}")))?;
+        let pre = self.linker.instantiate_pre(&compiled).map_err(|e| {
+            fail(format!(
+                "it imports something this host does not provide: {e:#}"
+            ))
+        })?;
+        let pre = PluginPre::new(pre).map_err(|e| {
+            fail(format!(
+                "it does not export heph:connector/connector@0.1.0: {e:#}"
+            ))
+        })?;
         let digest = cache::digest(component);
-        Ok((Connector::new(manifest, digest, pre, self.shared.clone()), origin))
+        Ok((
+            Connector::new(manifest, digest, pre, self.shared.clone()),
+            origin,
+        ))
     }
 
     /// The limits calls run under.

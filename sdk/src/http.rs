@@ -362,7 +362,9 @@ fn finish(flight: InFlight) -> Result<Response, Error> {
         Some(Ok(Ok(incoming))) => incoming,
         Some(Ok(Err(e))) => return Err(transport_error(&url, e)),
         Some(Err(())) | None => {
-            return Err(Error::Permanent(format!("the response from {url} was lost")))
+            return Err(Error::Permanent(format!(
+                "the response from {url} was lost"
+            )))
         }
     };
     read_response(url, incoming)
@@ -374,7 +376,12 @@ fn read_response(url: Url, incoming: IncomingResponse) -> Result<Response, Error
         .headers()
         .entries()
         .into_iter()
-        .map(|(n, v)| (n.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.to_ascii_lowercase(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
         .collect();
     let body = incoming
         .consume()
@@ -390,10 +397,12 @@ fn read_response(url: Url, incoming: IncomingResponse) -> Result<Response, Error
             Err(StreamError::LastOperationFailed(e)) => {
                 let detail = e.to_debug_string();
                 drop(stream);
-                return Err(match crate::bindings::wasi::http::types::http_error_code(&e) {
-                    Some(code) => transport_error(&url, code),
-                    None => Error::Transient(format!("reading the answer of {url}: {detail}")),
-                });
+                return Err(
+                    match crate::bindings::wasi::http::types::http_error_code(&e) {
+                        Some(code) => transport_error(&url, code),
+                        None => Error::Transient(format!("reading the answer of {url}: {detail}")),
+                    },
+                );
             }
         }
     }

@@ -7,8 +7,18 @@ pub fn parse_http_date(text: &str) -> Option<i64> {
     let _weekday = parts.next()?;
     let day: u32 = parts.next()?.parse().ok()?;
     let month = match parts.next()? {
-        "Jan" => 1, "Feb" => 2, "Mar" => 3, "Apr" => 4, "May" => 5, "Jun" => 6,
-        "Jul" => 7, "Aug" => 8, "Sep" => 9, "Oct" => 10, "Nov" => 11, "Dec" => 12,
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
         _ => return None,
     };
     let year: i64 = parts.next()?.parse().ok()?;
@@ -35,7 +45,12 @@ pub fn format_iso(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
     let rem = seconds.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn hms(text: &str) -> Option<(i64, i64, i64)> {
@@ -75,9 +90,15 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
         assert_eq!(parse_iso("1994-11-06T08:49:37"), Some(784111777));
         assert_eq!(format_iso(784111777), "1994-11-06T08:49:37");
-        assert_eq!(format_iso(parse_iso("2024-02-29T23:59:59").unwrap() + 1), "2024-03-01T00:00:00");
+        assert_eq!(
+            format_iso(parse_iso("2024-02-29T23:59:59").unwrap() + 1),
+            "2024-03-01T00:00:00"
+        );
     }
 }

@@ -84,7 +84,11 @@ impl Url {
 
 impl std::fmt::Display for Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}{}", self.scheme, self.authority, self.path_and_query)
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme, self.authority, self.path_and_query
+        )
     }
 }
 

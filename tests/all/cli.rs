@@ -12,11 +12,19 @@ use serde_json::{json, Value};
 /// The `heph` binary that `cargo test --workspace` built beside this test binary.
 fn heph() -> Command {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
     let bin = dir.join("heph");
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace` (or scripts/test)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or scripts/test)",
+        bin.display()
+    );
     let mut cmd = Command::new(bin);
-    cmd.env("HEPH_DATA_DIR", data_dir()).env_remove("HEPH_CONNECTOR_DIR");
+    cmd.env("HEPH_DATA_DIR", data_dir())
+        .env_remove("HEPH_CONNECTOR_DIR");
     cmd
 }
 
@@ -25,8 +33,16 @@ fn data_dir() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run heph");
-    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run heph");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 fn connection_file(name: &str, value: Value) -> PathBuf {
@@ -47,18 +63,41 @@ fn wp_connection(allow_private: bool) -> PathBuf {
 #[test]
 fn call_prints_the_result_or_the_error() {
     let conn = wp_connection(true);
-    let (code, out, err) = run(heph().args(["connector", "call", "wordpress", "get_user", "--input", r#"{"id": 1}"#, "--connection"]).arg(&conn));
+    let (code, out, err) = run(heph()
+        .args([
+            "connector",
+            "call",
+            "wordpress",
+            "get_user",
+            "--input",
+            r#"{"id": 1}"#,
+            "--connection",
+        ])
+        .arg(&conn));
     assert_eq!(code, 0, "{err}");
     assert_eq!(json_of(&out)["username"], "admin");
 
-    let (code, out, err) = run(heph().args(["connector", "call", "wordpress", "get_post", "--input", r#"{"id": 99999999}"#, "-v", "--connection"]).arg(&conn));
+    let (code, out, err) = run(heph()
+        .args([
+            "connector",
+            "call",
+            "wordpress",
+            "get_post",
+            "--input",
+            r#"{"id": 99999999}"#,
+            "-v",
+            "--connection",
+        ])
+        .arg(&conn));
     assert_eq!(code, 1);
     assert!(out.is_empty());
     assert!(err.contains("error [not_found]"), "{err}");
     assert!(err.contains("http: GET"), "-v prints the requests: {err}");
 
     // Without the admin's approval for private networks, the loopback site is refused.
-    let (code, _, err) = run(heph().args(["connector", "test", "wordpress", "--connection"]).arg(wp_connection(false)));
+    let (code, _, err) = run(heph()
+        .args(["connector", "test", "wordpress", "--connection"])
+        .arg(wp_connection(false)));
     assert_eq!(code, 1);
     assert!(err.contains("policy: refused GET"), "{err}");
     assert!(err.contains("allow_private_network"), "{err}");
@@ -67,15 +106,44 @@ fn call_prints_the_result_or_the_error() {
 #[test]
 fn poll_all_prints_every_item_and_the_next_cursor() {
     let conn = wp_connection(true);
-    let (code, out, err) = run(heph().args(["connector", "poll", "wordpress", "users", "--all", "--connection"]).arg(&conn));
+    let (code, out, err) = run(heph()
+        .args([
+            "connector",
+            "poll",
+            "wordpress",
+            "users",
+            "--all",
+            "--connection",
+        ])
+        .arg(&conn));
     assert_eq!(code, 0, "{err}");
     let lines: Vec<Value> = out.lines().map(json_of).collect();
     assert!(lines.len() > 300, "{}", lines.len());
-    assert!(lines.iter().all(|l| l["id"].is_string() && l["data"]["username"].is_string()));
-    let cursor = err.lines().last().and_then(|l| l.strip_prefix("cursor: ")).expect("the last stderr line is the cursor").to_string();
+    assert!(lines
+        .iter()
+        .all(|l| l["id"].is_string() && l["data"]["username"].is_string()));
+    let cursor = err
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("cursor: "))
+        .expect("the last stderr line is the cursor")
+        .to_string();
 
-    let (code, out, err) = run(heph().args(["connector", "poll", "wordpress", "users", "--cursor", &cursor, "--connection"]).arg(&conn));
+    let (code, out, err) = run(heph()
+        .args([
+            "connector",
+            "poll",
+            "wordpress",
+            "users",
+            "--cursor",
+            &cursor,
+            "--connection",
+        ])
+        .arg(&conn));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "", "nothing new since the cursor");
-    assert!(err.trim_end().ends_with(&cursor), "the cursor is printed again: {err}");
+    assert!(
+        err.trim_end().ends_with(&cursor),
+        "the cursor is printed again: {err}"
+    );
 }

@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use hmac::{Hmac, Mac};
 use heph::runtime::{CallError, ConnectionContext, Connector, Item, Limits};
 use heph_tests::wordpress::wordpress;
 use heph_tests::{runtime, tokio, wordpress_connector};
+use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -20,11 +20,20 @@ fn lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Polls until the trigger has nothing more ready; returns the items and the last cursor.
-async fn poll_all(connector: &Connector, conn: &ConnectionContext, trigger: &str, mut cursor: Option<String>) -> (Vec<Item>, Option<String>) {
+async fn poll_all(
+    connector: &Connector,
+    conn: &ConnectionContext,
+    trigger: &str,
+    mut cursor: Option<String>,
+) -> (Vec<Item>, Option<String>) {
     let mut items = Vec::new();
     loop {
-        let outcome = connector.poll(conn, trigger, &json!({}), cursor.as_deref()).await;
-        let page = outcome.result.unwrap_or_else(|e| panic!("poll {trigger}: {e}\n{:?}", outcome.log.requests));
+        let outcome = connector
+            .poll(conn, trigger, &json!({}), cursor.as_deref())
+            .await;
+        let page = outcome
+            .result
+            .unwrap_or_else(|e| panic!("poll {trigger}: {e}\n{:?}", outcome.log.requests));
         items.extend(page.items);
         cursor = page.cursor.or(cursor);
         if !page.has_more {
@@ -34,13 +43,18 @@ async fn poll_all(connector: &Connector, conn: &ConnectionContext, trigger: &str
 }
 
 fn by_id(items: &[Item]) -> BTreeMap<u64, Value> {
-    let map: BTreeMap<u64, Value> = items.iter().map(|i| (i.id.parse().expect("numeric id"), i.data.clone())).collect();
+    let map: BTreeMap<u64, Value> = items
+        .iter()
+        .map(|i| (i.id.parse().expect("numeric id"), i.data.clone()))
+        .collect();
     assert_eq!(map.len(), items.len(), "an item came twice");
     map
 }
 
 fn rest_by_id(list: Vec<Value>) -> BTreeMap<u64, Value> {
-    list.into_iter().map(|v| (v["id"].as_u64().expect("id"), v)).collect()
+    list.into_iter()
+        .map(|v| (v["id"].as_u64().expect("id"), v))
+        .collect()
 }
 
 #[test]
@@ -50,7 +64,11 @@ fn the_connection_test_says_who_the_credentials_belong_to() {
         let rt = runtime(Limits::default());
         let connector = wordpress_connector(&rt);
         for plain in [false, true] {
-            let me = connector.test_connection(&wp.connection(&connector, plain)).await.result.expect("test connection");
+            let me = connector
+                .test_connection(&wp.connection(&connector, plain))
+                .await
+                .result
+                .expect("test connection");
             assert_eq!(me["username"], "admin", "plain={plain}");
             assert_eq!(me["email"], "admin@example.org");
             assert_eq!(me["roles"], json!(["administrator"]));
@@ -68,13 +86,28 @@ fn a_wrong_password_is_unauthorized_not_an_empty_list() {
             let values = wp.values(plain, "wrong wrong wrong wrong");
             let conn = ConnectionContext::from_values(connector.manifest(), &values, true).unwrap();
             let test = connector.test_connection(&conn).await.result;
-            assert!(matches!(test, Err(CallError::Unauthorized(_))), "test, plain={plain}: {test:?}");
+            assert!(
+                matches!(test, Err(CallError::Unauthorized(_))),
+                "test, plain={plain}: {test:?}"
+            );
             for trigger in ["posts", "users"] {
-                let poll = connector.poll(&conn, trigger, &json!({}), None).await.result;
-                assert!(matches!(poll, Err(CallError::Unauthorized(_))), "{trigger}, plain={plain}: {poll:?}");
+                let poll = connector
+                    .poll(&conn, trigger, &json!({}), None)
+                    .await
+                    .result;
+                assert!(
+                    matches!(poll, Err(CallError::Unauthorized(_))),
+                    "{trigger}, plain={plain}: {poll:?}"
+                );
             }
-            let list = connector.run_action(&conn, "list_users", &json!({})).await.result;
-            assert!(matches!(list, Err(CallError::Unauthorized(_))), "list_users: {list:?}");
+            let list = connector
+                .run_action(&conn, "list_users", &json!({}))
+                .await
+                .result;
+            assert!(
+                matches!(list, Err(CallError::Unauthorized(_))),
+                "list_users: {list:?}"
+            );
         }
     });
 }
@@ -86,14 +119,31 @@ fn a_full_poll_of_posts_matches_the_rest_api_field_by_field() {
     tokio().block_on(async {
         let rt = runtime(Limits::default());
         let connector = wordpress_connector(&rt);
-        let expected = rest_by_id(wp.all("/wp/v2/posts?context=edit&status=any&orderby=id&order=asc").await);
-        assert!(expected.len() > 300, "the fixture has more than three pages of posts");
-        let statuses: BTreeSet<&str> = expected.values().filter_map(|p| p["status"].as_str()).collect();
-        assert_eq!(statuses, BTreeSet::from(["draft", "future", "pending", "private", "publish"]));
+        let expected = rest_by_id(
+            wp.all("/wp/v2/posts?context=edit&status=any&orderby=id&order=asc")
+                .await,
+        );
+        assert!(
+            expected.len() > 300,
+            "the fixture has more than three pages of posts"
+        );
+        let statuses: BTreeSet<&str> = expected
+            .values()
+            .filter_map(|p| p["status"].as_str())
+            .collect();
+        assert_eq!(
+            statuses,
+            BTreeSet::from(["draft", "future", "pending", "private", "publish"])
+        );
         for plain in [false, true] {
-            let (items, cursor) = poll_all(&connector, &wp.connection(&connector, plain), "posts", None).await;
+            let (items, cursor) =
+                poll_all(&connector, &wp.connection(&connector, plain), "posts", None).await;
             let got = by_id(&items);
-            assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "plain={plain}");
+            assert_eq!(
+                got.keys().collect::<Vec<_>>(),
+                expected.keys().collect::<Vec<_>>(),
+                "plain={plain}"
+            );
             for (id, post) in &expected {
                 assert_eq!(&got[id], post, "post {id}, plain={plain}");
             }
@@ -108,14 +158,22 @@ fn a_full_poll_of_users_matches_the_rest_api_field_by_field() {
     tokio().block_on(async {
         let rt = runtime(Limits::default());
         let connector = wordpress_connector(&rt);
-        let expected = rest_by_id(wp.all("/wp/v2/users?context=edit&orderby=id&order=asc").await);
-        assert!(expected.len() > 300, "the fixture has more than three pages of users");
+        let expected = rest_by_id(
+            wp.all("/wp/v2/users?context=edit&orderby=id&order=asc")
+                .await,
+        );
+        assert!(
+            expected.len() > 300,
+            "the fixture has more than three pages of users"
+        );
         for plain in [false, true] {
             let conn = wp.connection(&connector, plain);
             let (items, cursor) = poll_all(&connector, &conn, "users", None).await;
             let got = by_id(&items);
             assert_eq!(got, expected, "plain={plain}");
-            assert!(got.values().any(|u| u["name"].as_str().is_some_and(|n| n.contains("O'Brien"))));
+            assert!(got
+                .values()
+                .any(|u| u["name"].as_str().is_some_and(|n| n.contains("O'Brien"))));
             // Nothing new: the next poll is empty.
             let (again, _) = poll_all(&connector, &conn, "users", cursor).await;
             assert!(again.is_empty(), "{again:?}");
@@ -133,22 +191,63 @@ fn an_incremental_poll_returns_exactly_the_changed_posts() {
         let conn = wp.connection(&connector, false);
         let (all, cursor) = poll_all(&connector, &conn, "posts", None).await;
         let (nothing, cursor) = poll_all(&connector, &conn, "posts", cursor).await;
-        assert!(nothing.is_empty(), "scheduled posts and posts sharing a timestamp are not repeated: {:?}", nothing.iter().map(|i| &i.id).collect::<Vec<_>>());
+        assert!(
+            nothing.is_empty(),
+            "scheduled posts and posts sharing a timestamp are not repeated: {:?}",
+            nothing.iter().map(|i| &i.id).collect::<Vec<_>>()
+        );
 
         // Change three existing posts (a draft, a published and a private one), in quick
         // succession so that they share a second.
-        let pick = |status: &str| all.iter().find(|i| i.data["status"] == status).map(|i| i.id.clone()).expect(status);
+        let pick = |status: &str| {
+            all.iter()
+                .find(|i| i.data["status"] == status)
+                .map(|i| i.id.clone())
+                .expect(status)
+        };
         let changed = [pick("draft"), pick("publish"), pick("private")];
         for (n, id) in changed.iter().enumerate() {
             let title = format!("Changed {n} — l'été ☕");
-            let updated = connector.run_action(&conn, "update_post", &json!({"id": id, "title": title})).await.result.expect("update_post");
+            let updated = connector
+                .run_action(&conn, "update_post", &json!({"id": id, "title": title}))
+                .await
+                .result
+                .expect("update_post");
             assert_eq!(updated["title"]["raw"], title.as_str());
         }
         // A new draft, a back-dated post and a scheduled one.
-        let new = connector.run_action(&conn, "create_post", &json!({"title": "Brand new – Zoë's", "status": "draft"})).await.result.expect("create_post");
-        let back = connector.run_action(&conn, "create_post", &json!({"title": "Back-dated", "status": "publish", "date": "2019-05-04T03:02:01"})).await.result.expect("back-dated");
-        let future = connector.run_action(&conn, "create_post", &json!({"title": "Scheduled", "status": "future", "date": "2099-01-01T00:00:00"})).await.result.expect("scheduled");
-        assert!(back["modified_gmt"].as_str().unwrap_or("") < "2020", "WordPress back-dates modified_gmt: {}", back["modified_gmt"]);
+        let new = connector
+            .run_action(
+                &conn,
+                "create_post",
+                &json!({"title": "Brand new – Zoë's", "status": "draft"}),
+            )
+            .await
+            .result
+            .expect("create_post");
+        let back = connector
+            .run_action(
+                &conn,
+                "create_post",
+                &json!({"title": "Back-dated", "status": "publish", "date": "2019-05-04T03:02:01"}),
+            )
+            .await
+            .result
+            .expect("back-dated");
+        let future = connector
+            .run_action(
+                &conn,
+                "create_post",
+                &json!({"title": "Scheduled", "status": "future", "date": "2099-01-01T00:00:00"}),
+            )
+            .await
+            .result
+            .expect("scheduled");
+        assert!(
+            back["modified_gmt"].as_str().unwrap_or("") < "2020",
+            "WordPress back-dates modified_gmt: {}",
+            back["modified_gmt"]
+        );
 
         let (items, cursor) = poll_all(&connector, &conn, "posts", cursor).await;
         let got: BTreeSet<String> = items.iter().map(|i| i.id.clone()).collect();
@@ -163,13 +262,36 @@ fn an_incremental_poll_returns_exactly_the_changed_posts() {
 
         // Nothing more; then one more change is seen alone, even within the same second.
         let (nothing, cursor) = poll_all(&connector, &conn, "posts", cursor).await;
-        assert!(nothing.is_empty(), "{:?}", nothing.iter().map(|i| &i.id).collect::<Vec<_>>());
-        connector.run_action(&conn, "update_post", &json!({"id": changed[1], "content": "Edited again"})).await.result.expect("update");
+        assert!(
+            nothing.is_empty(),
+            "{:?}",
+            nothing.iter().map(|i| &i.id).collect::<Vec<_>>()
+        );
+        connector
+            .run_action(
+                &conn,
+                "update_post",
+                &json!({"id": changed[1], "content": "Edited again"}),
+            )
+            .await
+            .result
+            .expect("update");
         let (items, _) = poll_all(&connector, &conn, "posts", cursor).await;
-        assert_eq!(items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), vec![changed[1].clone()]);
+        assert_eq!(
+            items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+            vec![changed[1].clone()]
+        );
 
         for created in [&new, &back, &future] {
-            connector.run_action(&conn, "delete_post", &json!({"id": created["id"], "force": true})).await.result.expect("delete");
+            connector
+                .run_action(
+                    &conn,
+                    "delete_post",
+                    &json!({"id": created["id"], "force": true}),
+                )
+                .await
+                .result
+                .expect("delete");
         }
     });
 }

@@ -34,7 +34,11 @@ struct Stats {
 fn stats(mut samples: Vec<Duration>) -> Stats {
     samples.sort();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Stats { median: at(0.5), p90: at(0.9), min: samples[0] }
+    Stats {
+        median: at(0.5),
+        p90: at(0.9),
+        min: samples[0],
+    }
 }
 
 fn us(d: Duration) -> String {
@@ -48,7 +52,17 @@ fn ms(d: Duration) -> String {
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
-    println!("heph benchmarks — {} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), if cfg!(debug_assertions) { "DEBUG build" } else { "release build" });
+    println!(
+        "heph benchmarks — {} cores, {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        if cfg!(debug_assertions) {
+            "DEBUG build"
+        } else {
+            "release build"
+        }
+    );
     if wanted("instance_call") {
         instance_call();
     }
@@ -127,25 +141,48 @@ fn outbound() {
 fn compile_vs_cache() {
     let _rt = tokio().enter();
     let dir = std::env::temp_dir().join(format!("heph-bench-cache-{}", std::process::id()));
-    let mut connectors: Vec<(String, &str, &[u8])> = FIRST_PARTY.iter().map(|(m, w)| (Manifest::parse(m).unwrap().id, *m, *w)).collect();
+    let mut connectors: Vec<(String, &str, &[u8])> = FIRST_PARTY
+        .iter()
+        .map(|(m, w)| (Manifest::parse(m).unwrap().id, *m, *w))
+        .collect();
     let (_, m, w) = GUESTS.iter().find(|(n, ..)| *n == "noop").unwrap();
     connectors.push(("noop (test)".into(), m, w));
     for (name, manifest, wasm) in connectors {
         let uncached = Runtime::new(RuntimeConfig::default()).unwrap();
-        let compile = stats((0..3).map(|_| {
-            let started = Instant::now();
-            black_box(uncached.load(Manifest::parse(manifest).unwrap(), wasm).unwrap());
-            started.elapsed()
-        }).collect());
-        let cached = Runtime::new(RuntimeConfig { cache_dir: Some(dir.clone()), ..RuntimeConfig::default() }).unwrap();
-        cached.load(Manifest::parse(manifest).unwrap(), wasm).unwrap();
-        let load = stats((0..50).map(|_| {
-            let started = Instant::now();
-            let (c, origin) = cached.load(Manifest::parse(manifest).unwrap(), wasm).unwrap();
-            assert_eq!(origin, heph::runtime::Origin::Cached);
-            black_box(c);
-            started.elapsed()
-        }).collect());
+        let compile = stats(
+            (0..3)
+                .map(|_| {
+                    let started = Instant::now();
+                    black_box(
+                        uncached
+                            .load(Manifest::parse(manifest).unwrap(), wasm)
+                            .unwrap(),
+                    );
+                    started.elapsed()
+                })
+                .collect(),
+        );
+        let cached = Runtime::new(RuntimeConfig {
+            cache_dir: Some(dir.clone()),
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        cached
+            .load(Manifest::parse(manifest).unwrap(), wasm)
+            .unwrap();
+        let load = stats(
+            (0..50)
+                .map(|_| {
+                    let started = Instant::now();
+                    let (c, origin) = cached
+                        .load(Manifest::parse(manifest).unwrap(), wasm)
+                        .unwrap();
+                    assert_eq!(origin, heph::runtime::Origin::Cached);
+                    black_box(c);
+                    started.elapsed()
+                })
+                .collect(),
+        );
         println!("compile_vs_cache: {name} ({} KiB): compile {} , cached load {} (median; {:.0}× faster)", wasm.len() / 1024, ms(compile.median), us(load.median), compile.median.as_secs_f64() / load.median.as_secs_f64());
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -154,7 +191,10 @@ fn compile_vs_cache() {
 /// The whole `heph connector poll wordpress posts --all` process against a sequential curl loop
 /// over the same pages (per_page=100, context=edit, status=any); peak RSS of the heph process.
 fn wordpress_poll() {
-    let bin = std::env::current_exe().ok().and_then(|e| e.parent()?.parent().map(|d| d.join("heph"))).filter(|b| b.exists());
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent()?.parent().map(|d| d.join("heph")))
+        .filter(|b| b.exists());
     let Some(bin) = bin else {
         println!("wordpress_poll: skipped: the heph binary is not built in this profile (run scripts/bench)");
         return;
@@ -168,12 +208,29 @@ fn wordpress_poll() {
     std::fs::write(&conn_file, serde_json::Value::Object(values).to_string()).unwrap();
     let heph = || {
         let mut c = Command::new(&bin);
-        c.args(["connector", "poll", "wordpress", "posts", "--all", "--connection"]).arg(&conn_file).env("HEPH_DATA_DIR", &dir);
+        c.args([
+            "connector",
+            "poll",
+            "wordpress",
+            "posts",
+            "--all",
+            "--connection",
+        ])
+        .arg(&conn_file)
+        .env("HEPH_DATA_DIR", &dir);
         c
     };
-    let pages = (wp.posts.max(1) + 99) / 100 + 2; // a few more than seeded, for posts the tests added
-    let (_, headers, _) = tokio().block_on(wp.rest("GET", "/wp/v2/posts?context=edit&status=any&per_page=100", None));
-    let pages: usize = headers.iter().find(|(n, _)| n == "x-wp-totalpages").and_then(|(_, v)| v.parse().ok()).unwrap_or(pages);
+    let pages = wp.posts.max(1).div_ceil(100) + 2; // a few more than seeded, for posts the tests added
+    let (_, headers, _) = tokio().block_on(wp.rest(
+        "GET",
+        "/wp/v2/posts?context=edit&status=any&per_page=100",
+        None,
+    ));
+    let pages: usize = headers
+        .iter()
+        .find(|(n, _)| n == "x-wp-totalpages")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(pages);
     let curl_loop = format!(
         "for p in $(seq 1 {pages}); do curl -s -f -u '{}:{}' '{}/wp-json/wp/v2/posts?context=edit&status=any&per_page=100&page='$p -o /dev/null || exit 1; done",
         wp.username, wp.application_password, wp.site_url
@@ -202,9 +259,15 @@ fn wordpress_poll() {
 }
 
 /// Runs a process to its end; returns its wall time, its peak RSS (KiB) and its stdout lines.
+// The child is reaped by wait4 (for its rusage), not by std's wait.
+#[allow(clippy::zombie_processes)]
 fn run_measured(cmd: &mut Command) -> (Duration, i64, usize) {
     let started = Instant::now();
-    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
     let pid = child.id() as libc::pid_t;
     let mut stdout = child.stdout.expect("stdout");
     let mut text = String::new();
@@ -215,7 +278,9 @@ fn run_measured(cmd: &mut Command) -> (Duration, i64, usize) {
     // SAFETY: waits for our own child, which std has not reaped (we never called wait on it).
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(reaped, pid, "wait4");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{cmd:?} failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed"
+    );
     (started.elapsed(), usage.ru_maxrss, text.lines().count())
 }
-

@@ -27,7 +27,10 @@ pub struct Received {
 impl Received {
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -46,14 +49,18 @@ pub struct Upstream {
 impl Upstream {
     /// Starts a server on 127.0.0.1 with a free port, on the current Tokio runtime.
     pub async fn start(handler: impl Fn(&Received) -> Answer + Send + Sync + 'static) -> Upstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let received = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
         let log = received.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let handler = handler.clone();
                 let log = log.clone();
                 tokio::spawn(async move {
@@ -62,11 +69,24 @@ impl Upstream {
                         let log = log.clone();
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let received = Received {
                                 method: parts.method.to_string(),
                                 uri: parts.uri.to_string(),
-                                headers: parts.headers.iter().map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect(),
+                                headers: parts
+                                    .headers
+                                    .iter()
+                                    .map(|(n, v)| {
+                                        (
+                                            n.to_string(),
+                                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                                        )
+                                    })
+                                    .collect(),
                                 body,
                             };
                             let (status, headers, body) = handler(&received);
@@ -78,7 +98,9 @@ impl Upstream {
                             Ok::<_, Infallible>(response.body(Full::new(body)).unwrap())
                         }
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -98,5 +120,9 @@ impl Upstream {
 
 /// A plain answer.
 pub fn text(status: u16, body: &str) -> Answer {
-    (status, vec![("content-type".into(), "text/plain".into())], Bytes::from(body.to_string()))
+    (
+        status,
+        vec![("content-type".into(), "text/plain".into())],
+        Bytes::from(body.to_string()),
+    )
 }

@@ -60,7 +60,11 @@ pub fn wordpress() -> &'static WordPress {
 impl WordPress {
     /// The connection fields, as a connection file holds them.
     pub fn values(&self, plain: bool, password: &str) -> Map<String, Value> {
-        let site = if plain { &self.plain_site_url } else { &self.site_url };
+        let site = if plain {
+            &self.plain_site_url
+        } else {
+            &self.site_url
+        };
         json!({"site_url": site, "username": self.username, "application_password": password})
             .as_object()
             .cloned()
@@ -70,14 +74,30 @@ impl WordPress {
     /// A connection to this site for the WordPress connector (private network allowed: it is
     /// on loopback).
     pub fn connection(&self, connector: &Connector, plain: bool) -> ConnectionContext {
-        ConnectionContext::from_values(connector.manifest(), &self.values(plain, &self.application_password), true).expect("connection")
+        ConnectionContext::from_values(
+            connector.manifest(),
+            &self.values(plain, &self.application_password),
+            true,
+        )
+        .expect("connection")
     }
 
     /// A REST call as WordPress's own client would make it: `route` is everything after
     /// `/wp-json`, such as `/wp/v2/posts?context=edit`.
-    pub async fn rest(&self, method: &str, route: &str, body: Option<Value>) -> (u16, Vec<(String, String)>, Value) {
+    pub async fn rest(
+        &self,
+        method: &str,
+        route: &str,
+        body: Option<Value>,
+    ) -> (u16, Vec<(String, String)>, Value) {
         let url = format!("{}/wp-json{route}", self.site_url);
-        let (status, headers, bytes) = http(method, &url, Some((&self.username, &self.application_password)), body).await;
+        let (status, headers, bytes) = http(
+            method,
+            &url,
+            Some((&self.username, &self.application_password)),
+            body,
+        )
+        .await;
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, headers, value)
     }
@@ -87,10 +107,16 @@ impl WordPress {
         let mut items = Vec::new();
         let mut page = 1;
         loop {
-            let (status, headers, body) = self.rest("GET", &format!("{route}&per_page=100&page={page}"), None).await;
+            let (status, headers, body) = self
+                .rest("GET", &format!("{route}&per_page=100&page={page}"), None)
+                .await;
             assert_eq!(status, 200, "{route} page {page}: {body}");
             items.extend(body.as_array().cloned().unwrap_or_default());
-            let pages: u32 = headers.iter().find(|(n, _)| n == "x-wp-totalpages").and_then(|(_, v)| v.parse().ok()).unwrap_or(1);
+            let pages: u32 = headers
+                .iter()
+                .find(|(n, _)| n == "x-wp-totalpages")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(1);
             if page >= pages {
                 return items;
             }
@@ -100,7 +126,12 @@ impl WordPress {
 }
 
 /// A plain HTTP request (keep-alive client, optional Basic auth, optional JSON body).
-pub async fn http(method: &str, url: &str, basic: Option<(&str, &str)>, body: Option<Value>) -> (u16, Vec<(String, String)>, Bytes) {
+pub async fn http(
+    method: &str,
+    url: &str,
+    basic: Option<(&str, &str)>,
+    body: Option<Value>,
+) -> (u16, Vec<(String, String)>, Bytes) {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = hyper::Request::builder().method(method).uri(url);
     if let Some((user, password)) = basic {
@@ -114,9 +145,26 @@ pub async fn http(method: &str, url: &str, basic: Option<(&str, &str)>, body: Op
         }
         None => Full::new(Bytes::new()),
     };
-    let response = client.request(request.body(body).expect("request")).await.expect("HTTP request");
+    let response = client
+        .request(request.body(body).expect("request"))
+        .await
+        .expect("HTTP request");
     let status = response.status().as_u16();
-    let headers = response.headers().iter().map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, headers, bytes)
 }

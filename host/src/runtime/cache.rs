@@ -43,7 +43,9 @@ impl ComponentCache {
     }
 
     fn path(&self, digest: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
     }
 
     /// Loads the compiled component for `bytes`, compiling and storing it when it is not cached.

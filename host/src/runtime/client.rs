@@ -103,7 +103,8 @@ impl tower_service::Service<Name> for CheckedResolver {
                 return Err(format!("{host} has no address").into());
             }
             for addr in &addrs {
-                policy::check_address(&host, addr.ip(), this.allow_private).map_err(|r| Box::new(r) as BoxError)?;
+                policy::check_address(&host, addr.ip(), this.allow_private)
+                    .map_err(|r| Box::new(r) as BoxError)?;
             }
             Ok(addrs.into_iter())
         })
@@ -124,7 +125,11 @@ pub fn refusal_in(error: &(dyn StdError + 'static)) -> Option<Refusal> {
 
 /// Checks a literal IP host (the resolver is not consulted for those).
 pub fn check_literal(host: &str, allow_private: bool) -> Result<(), Refusal> {
-    match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         Ok(ip) => policy::check_address(host, ip, allow_private),
         Err(_) => Ok(()),
     }

@@ -140,7 +140,11 @@ pub struct ConnectionContext {
 
 impl ConnectionContext {
     /// A connection built from a map of fields and secrets (the CLI's connection file).
-    pub fn from_values(manifest: &Manifest, values: &serde_json::Map<String, Value>, allow_private_network: bool) -> Result<ConnectionContext, crate::manifest::ManifestError> {
+    pub fn from_values(
+        manifest: &Manifest,
+        values: &serde_json::Map<String, Value>,
+        allow_private_network: bool,
+    ) -> Result<ConnectionContext, crate::manifest::ManifestError> {
         let (public, secrets) = manifest.split_connection(values)?;
         let credentials = Arc::new(StaticCredentials::new(&manifest.auth, &public, secrets));
         Ok(ConnectionContext {
@@ -155,7 +159,11 @@ impl ConnectionContext {
     pub fn none() -> ConnectionContext {
         ConnectionContext {
             public: Value::Object(Default::default()),
-            credentials: Arc::new(StaticCredentials::new(&Auth::None, &Value::Null, Default::default())),
+            credentials: Arc::new(StaticCredentials::new(
+                &Auth::None,
+                &Value::Null,
+                Default::default(),
+            )),
             allow_private_network: false,
             run_id: String::new(),
         }
@@ -190,7 +198,12 @@ enum Raw {
 struct CpuExhausted;
 
 impl Connector {
-    pub(super) fn new(manifest: Manifest, digest: String, pre: PluginPre<CallState>, shared: Arc<Shared>) -> Connector {
+    pub(super) fn new(
+        manifest: Manifest,
+        digest: String,
+        pre: PluginPre<CallState>,
+        shared: Arc<Shared>,
+    ) -> Connector {
         Connector {
             manifest: Arc::new(manifest),
             digest,
@@ -220,13 +233,36 @@ impl Connector {
     }
 
     /// Runs an action.
-    pub async fn run_action(&self, conn: &ConnectionContext, action: &str, input: &Value) -> CallOutcome<Value> {
-        self.json(self.invoke(conn, Op::Action(action.to_string(), input.to_string())).await)
+    pub async fn run_action(
+        &self,
+        conn: &ConnectionContext,
+        action: &str,
+        input: &Value,
+    ) -> CallOutcome<Value> {
+        self.json(
+            self.invoke(conn, Op::Action(action.to_string(), input.to_string()))
+                .await,
+        )
     }
 
     /// Polls a trigger.
-    pub async fn poll(&self, conn: &ConnectionContext, trigger: &str, config: &Value, cursor: Option<&str>) -> CallOutcome<PollPage> {
-        let outcome = self.invoke(conn, Op::Poll(trigger.to_string(), config.to_string(), cursor.map(str::to_string))).await;
+    pub async fn poll(
+        &self,
+        conn: &ConnectionContext,
+        trigger: &str,
+        config: &Value,
+        cursor: Option<&str>,
+    ) -> CallOutcome<PollPage> {
+        let outcome = self
+            .invoke(
+                conn,
+                Op::Poll(
+                    trigger.to_string(),
+                    config.to_string(),
+                    cursor.map(str::to_string),
+                ),
+            )
+            .await;
         map_outcome(outcome, |raw| match raw {
             Raw::Page(page) => Ok(PollPage {
                 items: items(page.items)?,
@@ -238,8 +274,16 @@ impl Connector {
     }
 
     /// Passes a webhook delivery to the connector.
-    pub async fn webhook(&self, conn: &ConnectionContext, trigger: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> CallOutcome<Vec<Item>> {
-        let outcome = self.invoke(conn, Op::Webhook(trigger.to_string(), headers, body)).await;
+    pub async fn webhook(
+        &self,
+        conn: &ConnectionContext,
+        trigger: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> CallOutcome<Vec<Item>> {
+        let outcome = self
+            .invoke(conn, Op::Webhook(trigger.to_string(), headers, body))
+            .await;
         map_outcome(outcome, |raw| match raw {
             Raw::Items(list) => items(list),
             _ => Err(CallError::Host("unexpected answer".into())),
@@ -261,7 +305,12 @@ impl Connector {
         let result = match self.network(conn, log.clone(), describing) {
             Ok(network) => {
                 let wall = limits.wall_time;
-                match tokio::time::timeout(wall, self.instantiate_and_call(network, limits, conn, op)).await {
+                match tokio::time::timeout(
+                    wall,
+                    self.instantiate_and_call(network, limits, conn, op),
+                )
+                .await
+                {
                     Ok(result) => result,
                     Err(_) => Err(CallError::WallTime(wall)),
                 }
@@ -275,15 +324,26 @@ impl Connector {
         }
     }
 
-    fn network(&self, conn: &ConnectionContext, log: CallLog, describing: bool) -> Result<Arc<CallNetwork>, CallError> {
+    fn network(
+        &self,
+        conn: &ConnectionContext,
+        log: CallLog,
+        describing: bool,
+    ) -> Result<Arc<CallNetwork>, CallError> {
         // `describe` makes no requests and has no connection to fill host templates from.
         let allowed = if describing {
             Vec::new()
         } else {
-            resolve_allowlist(&self.manifest.capabilities.hosts, &conn.public).map_err(|e| CallError::Host(e.to_string()))?
+            resolve_allowlist(&self.manifest.capabilities.hosts, &conn.public)
+                .map_err(|e| CallError::Host(e.to_string()))?
         };
         let limits = self.shared.limits.clone();
-        let concurrency = self.manifest.limits.max_concurrent_requests.unwrap_or(limits.concurrent_requests).clamp(1, limits.concurrent_requests);
+        let concurrency = self
+            .manifest
+            .limits
+            .max_concurrent_requests
+            .unwrap_or(limits.concurrent_requests)
+            .clamp(1, limits.concurrent_requests);
         Ok(Arc::new(CallNetwork {
             allowed,
             allow_private: conn.allow_private_network,
@@ -295,10 +355,22 @@ impl Connector {
         }))
     }
 
-    async fn instantiate_and_call(&self, network: Arc<CallNetwork>, limits: &Limits, conn: &ConnectionContext, op: Op) -> Result<Raw, CallError> {
-        let store_limits = StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build();
+    async fn instantiate_and_call(
+        &self,
+        network: Arc<CallNetwork>,
+        limits: &Limits,
+        conn: &ConnectionContext,
+        op: Op,
+    ) -> Result<Raw, CallError> {
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .trap_on_grow_failure(true)
+            .build();
         let cpu_ticks = (limits.cpu_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        let mut store = Store::new(&self.shared.engine, CallState::new(network, store_limits, cpu_ticks));
+        let mut store = Store::new(
+            &self.shared.engine,
+            CallState::new(network, store_limits, cpu_ticks),
+        );
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
@@ -320,10 +392,22 @@ impl Connector {
             let exports = plugin.heph_connector_connector();
             Ok::<_, wasmtime::Error>(match op {
                 Op::Describe => Ok(Raw::Json(exports.call_describe(&mut store).await?)),
-                Op::Test => exports.call_test_connection(&mut store, &ctx).await?.map(Raw::Json),
-                Op::Action(name, input) => exports.call_run_action(&mut store, &ctx, &name, &input).await?.map(Raw::Json),
-                Op::Poll(trigger, config, cursor) => exports.call_poll(&mut store, &ctx, &trigger, &config, cursor.as_deref()).await?.map(Raw::Page),
-                Op::Webhook(trigger, headers, body) => exports.call_webhook(&mut store, &ctx, &trigger, &headers, &body).await?.map(Raw::Items),
+                Op::Test => exports
+                    .call_test_connection(&mut store, &ctx)
+                    .await?
+                    .map(Raw::Json),
+                Op::Action(name, input) => exports
+                    .call_run_action(&mut store, &ctx, &name, &input)
+                    .await?
+                    .map(Raw::Json),
+                Op::Poll(trigger, config, cursor) => exports
+                    .call_poll(&mut store, &ctx, &trigger, &config, cursor.as_deref())
+                    .await?
+                    .map(Raw::Page),
+                Op::Webhook(trigger, headers, body) => exports
+                    .call_webhook(&mut store, &ctx, &trigger, &headers, &body)
+                    .await?
+                    .map(Raw::Items),
             })
         }
         .await;
@@ -346,8 +430,12 @@ impl Connector {
         }
         let _ = store;
         match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::StackOverflow) => CallError::Trap("stack overflow (unbounded recursion?)".into()),
-            Some(wasmtime::Trap::UnreachableCodeReached) => CallError::Trap("the connector panicked or aborted (see its output in the call log)".into()),
+            Some(wasmtime::Trap::StackOverflow) => {
+                CallError::Trap("stack overflow (unbounded recursion?)".into())
+            }
+            Some(wasmtime::Trap::UnreachableCodeReached) => CallError::Trap(
+                "the connector panicked or aborted (see its output in the call log)".into(),
+            ),
             Some(trap) => CallError::Trap(trap.to_string()),
             None => CallError::Trap(first_line(&chain)),
         }
@@ -359,7 +447,8 @@ fn first_line(text: &str) -> String {
 }
 
 fn parse_json(text: &str) -> Result<Value, CallError> {
-    serde_json::from_str(text).map_err(|e| CallError::Host(format!("the connector answered with invalid JSON: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| CallError::Host(format!("the connector answered with invalid JSON: {e}")))
 }
 
 fn items(list: Vec<wit::Item>) -> Result<Vec<Item>, CallError> {
@@ -373,7 +462,10 @@ fn items(list: Vec<wit::Item>) -> Result<Vec<Item>, CallError> {
         .collect()
 }
 
-fn map_outcome<A, B>(outcome: CallOutcome<A>, f: impl FnOnce(A) -> Result<B, CallError>) -> CallOutcome<B> {
+fn map_outcome<A, B>(
+    outcome: CallOutcome<A>,
+    f: impl FnOnce(A) -> Result<B, CallError>,
+) -> CallOutcome<B> {
     CallOutcome {
         result: outcome.result.and_then(f),
         log: outcome.log,

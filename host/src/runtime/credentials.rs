@@ -65,7 +65,8 @@ impl Credential {
 }
 
 /// A future returned by a [`CredentialSource`].
-pub type CredentialFuture<'a> = Pin<Box<dyn Future<Output = Result<Credential, String>> + Send + 'a>>;
+pub type CredentialFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Credential, String>> + Send + 'a>>;
 
 /// Where the runtime gets a connection's credential, once per request.
 pub trait CredentialSource: Send + Sync {
@@ -104,16 +105,33 @@ impl StaticCredentials {
                 password: fill(password),
             },
             Auth::Bearer { token } => Credential::Bearer(fill(token)),
-            Auth::ApiKey { header, query, prefix, value } => {
+            Auth::ApiKey {
+                header,
+                query,
+                prefix,
+                value,
+            } => {
                 let value = format!("{}{}", prefix.as_deref().unwrap_or(""), fill(value));
                 match (header, query) {
-                    (_, Some(q)) => Credential::Query { name: q.clone(), value },
-                    (Some(h), None) => Credential::Header { name: h.clone(), value },
-                    (None, None) => Credential::Header { name: "x-api-key".into(), value },
+                    (_, Some(q)) => Credential::Query {
+                        name: q.clone(),
+                        value,
+                    },
+                    (Some(h), None) => Credential::Header {
+                        name: h.clone(),
+                        value,
+                    },
+                    (None, None) => Credential::Header {
+                        name: "x-api-key".into(),
+                        value,
+                    },
                 }
             }
         };
-        StaticCredentials { credential, secrets }
+        StaticCredentials {
+            credential,
+            secrets,
+        }
     }
 }
 
@@ -124,6 +142,9 @@ impl CredentialSource for StaticCredentials {
     }
 
     fn secret(&self, field: &str) -> Option<String> {
-        self.secrets.get(field).and_then(Value::as_str).map(str::to_string)
+        self.secrets
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
     }
 }

@@ -15,7 +15,10 @@ use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, PROXY_AUTHORI
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime_wasi_http::{Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks, DEFAULT_FORBIDDEN_HEADERS};
+use wasmtime_wasi_http::{
+    Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
+    DEFAULT_FORBIDDEN_HEADERS,
+};
 
 use super::call_log::{CallLog, OutboundRecord};
 use super::client::{check_literal, refusal_in, OutboundClient};
@@ -26,7 +29,10 @@ use super::policy::{check_destination, AllowedHost};
 /// Headers a connector may never set: the transport's own, and anything that carries a
 /// credential (the host adds those itself).
 pub fn is_forbidden(name: &HeaderName) -> bool {
-    DEFAULT_FORBIDDEN_HEADERS.contains(name) || name == AUTHORIZATION || name == COOKIE || name == PROXY_AUTHORIZATION
+    DEFAULT_FORBIDDEN_HEADERS.contains(name)
+        || name == AUTHORIZATION
+        || name == COOKIE
+        || name == PROXY_AUTHORIZATION
 }
 
 /// Everything one call's outbound requests need. Shared by the call's requests.
@@ -66,7 +72,8 @@ impl WasiHttpHooks for OutboundHooks {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send> {
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
+    {
         let network = self.0.clone();
         Box::new(async move {
             let response = network.send(request, options).await?;
@@ -77,7 +84,11 @@ impl WasiHttpHooks for OutboundHooks {
 }
 
 impl CallNetwork {
-    async fn send(&self, mut request: http::Request<WasiBody>, options: Option<RequestOptions>) -> Result<http::Response<WasiBody>, HttpError> {
+    async fn send(
+        &self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
         let started = Instant::now();
         let method = request.method().to_string();
         let url = request.uri().to_string();
@@ -100,12 +111,17 @@ impl CallNetwork {
         let uri = request.uri().clone();
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let host = uri.host().unwrap_or("").to_string();
-        let port = uri.port_u16().unwrap_or(if scheme == "http" { 80 } else { 443 });
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "http" { 80 } else { 443 });
         if let Err(refusal) = check_destination(&self.allowed, &url, &scheme, &host, port) {
             return refuse(refusal.to_string(), HttpError::HttpRequestDenied);
         }
         if let Err(refusal) = check_literal(&host, self.allow_private) {
-            return refuse(format!("{url}: {refusal}"), HttpError::DestinationIpProhibited);
+            return refuse(
+                format!("{url}: {refusal}"),
+                HttpError::DestinationIpProhibited,
+            );
         }
 
         // The guest cannot set these (forbidden headers), but never trust one that slipped in.
@@ -116,19 +132,36 @@ impl CallNetwork {
             Ok(c) => c,
             Err(e) => {
                 record(None, Some(format!("no credential: {e}")));
-                return Err(HttpError::InternalError(Some(format!("the connection's credential is unavailable: {e}"))));
+                return Err(HttpError::InternalError(Some(format!(
+                    "the connection's credential is unavailable: {e}"
+                ))));
             }
         };
         apply_credential(&mut request, &credential)?;
 
         let (parts, body) = request.into_parts();
         let request_cap = self.limits.request_body_bytes;
-        let body = Capped::new(body, request_cap, None, None, move |_| HttpError::HttpRequestBodySize(Some(request_cap))).boxed_unsync();
+        let body = Capped::new(body, request_cap, None, None, move |_| {
+            HttpError::HttpRequestBodySize(Some(request_cap))
+        })
+        .boxed_unsync();
         let request = http::Request::from_parts(parts, body);
 
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| HttpError::ConnectionLimitReached)?;
-        let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(self.limits.first_byte_timeout).min(self.limits.first_byte_timeout);
-        let answer = tokio::time::timeout(first_byte, self.client.pool(self.allow_private).request(request)).await;
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HttpError::ConnectionLimitReached)?;
+        let first_byte = options
+            .and_then(|o| o.first_byte_timeout)
+            .unwrap_or(self.limits.first_byte_timeout)
+            .min(self.limits.first_byte_timeout);
+        let answer = tokio::time::timeout(
+            first_byte,
+            self.client.pool(self.allow_private).request(request),
+        )
+        .await;
         let response = match answer {
             Err(_) => {
                 record(None, Some(format!("no answer within {first_byte:?}")));
@@ -136,7 +169,10 @@ impl CallNetwork {
             }
             Ok(Err(error)) => {
                 if let Some(refusal) = refusal_in(&error) {
-                    return refuse(format!("{url}: {refusal}"), HttpError::DestinationIpProhibited);
+                    return refuse(
+                        format!("{url}: {refusal}"),
+                        HttpError::DestinationIpProhibited,
+                    );
                 }
                 let detail = error_chain(&error);
                 record(None, Some(detail.clone()));
@@ -144,7 +180,10 @@ impl CallNetwork {
                     if detail.contains("timed out") {
                         HttpError::ConnectionTimeout
                     } else if detail.contains("dns") || detail.contains("failed to lookup") {
-                        HttpError::DnsError { rcode: Some(detail), info_code: None }
+                        HttpError::DnsError {
+                            rcode: Some(detail),
+                            info_code: None,
+                        }
                     } else {
                         HttpError::ConnectionRefused
                     }
@@ -157,16 +196,32 @@ impl CallNetwork {
 
         let status = response.status().as_u16();
         let cap = self.limits.response_body_bytes;
-        let declared = response.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let declared = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > cap) {
             let index = record(Some(status), None);
-            self.log.fail(index, format!("the answer declares {} bytes, more than the {cap} allowed", declared.unwrap_or(0)));
+            self.log.fail(
+                index,
+                format!(
+                    "the answer declares {} bytes, more than the {cap} allowed",
+                    declared.unwrap_or(0)
+                ),
+            );
             return Err(HttpError::HttpResponseBodySize(declared));
         }
         let index = record(Some(status), None);
         let log = self.log.clone();
         let (parts, body) = response.into_parts();
-        let body = Capped::new(body, cap, Some((log, index, permit)), Some(self.limits.between_bytes_timeout), move |_| HttpError::HttpResponseBodySize(Some(cap)));
+        let body = Capped::new(
+            body,
+            cap,
+            Some((log, index, permit)),
+            Some(self.limits.between_bytes_timeout),
+            move |_| HttpError::HttpResponseBodySize(Some(cap)),
+        );
         Ok(http::Response::from_parts(parts, body.boxed_unsync()))
     }
 }
@@ -183,8 +238,15 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Adds the credential to a request bound for one of the connection's own hosts.
-fn apply_credential(request: &mut http::Request<WasiBody>, credential: &Credential) -> Result<(), HttpError> {
-    let bad = |_| HttpError::InternalError(Some("the connection's credential is not a valid header value".into()));
+fn apply_credential(
+    request: &mut http::Request<WasiBody>,
+    credential: &Credential,
+) -> Result<(), HttpError> {
+    let bad = |_| {
+        HttpError::InternalError(Some(
+            "the connection's credential is not a valid header value".into(),
+        ))
+    };
     let mut secret = |name: HeaderName, value: String| -> Result<(), HttpError> {
         let mut value = HeaderValue::from_str(&value).map_err(bad)?;
         value.set_sensitive(true);
@@ -194,12 +256,15 @@ fn apply_credential(request: &mut http::Request<WasiBody>, credential: &Credenti
     match credential {
         Credential::None => Ok(()),
         Credential::Basic { username, password } => {
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
             secret(AUTHORIZATION, format!("Basic {token}"))
         }
         Credential::Bearer(token) => secret(AUTHORIZATION, format!("Bearer {token}")),
         Credential::Header { name, value } => {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| HttpError::InternalError(Some(format!("`{name}` is not a header name"))))?;
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                HttpError::InternalError(Some(format!("`{name}` is not a header name")))
+            })?;
             secret(name, value.clone())
         }
         Credential::Query { name, value } => {
@@ -209,7 +274,8 @@ fn apply_credential(request: &mut http::Request<WasiBody>, credential: &Credenti
             let pq = format!("{pq}{sep}{}={}", encode(name), encode(value));
             let mut parts = uri.clone().into_parts();
             parts.path_and_query = Some(pq.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?);
-            *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            *request.uri_mut() =
+                http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid)?;
             Ok(())
         }
     }
@@ -217,7 +283,13 @@ fn apply_credential(request: &mut http::Request<WasiBody>, credential: &Credenti
 
 fn encode(text: &str) -> String {
     text.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -233,7 +305,13 @@ struct Capped<B> {
 }
 
 impl<B> Capped<B> {
-    fn new(inner: B, cap: u64, record: Option<(CallLog, usize, OwnedSemaphorePermit)>, idle: Option<Duration>, exceeded: impl Fn(u64) -> HttpError + Send + Sync + 'static) -> Self {
+    fn new(
+        inner: B,
+        cap: u64,
+        record: Option<(CallLog, usize, OwnedSemaphorePermit)>,
+        idle: Option<Duration>,
+        exceeded: impl Fn(u64) -> HttpError + Send + Sync + 'static,
+    ) -> Self {
         Capped {
             inner,
             remaining: cap,
@@ -252,12 +330,17 @@ where
     type Data = Bytes;
     type Error = HttpError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some((duration, sleep)) = &mut this.idle {
-                    sleep.as_mut().reset(tokio::time::Instant::now() + *duration);
+                    sleep
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + *duration);
                 }
                 let n = frame.data_ref().map_or(0, |d| d.len() as u64);
                 if let Some((log, index, _)) = &this.record {

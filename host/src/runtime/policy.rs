@@ -53,8 +53,14 @@ fn default_port(scheme: &str) -> Option<u16> {
 }
 
 /// Resolves the manifest's entries against the connection's fields.
-pub fn resolve_allowlist(entries: &[String], connection: &Value) -> Result<Vec<AllowedHost>, EntryError> {
-    entries.iter().map(|e| resolve_entry(e, connection)).collect()
+pub fn resolve_allowlist(
+    entries: &[String],
+    connection: &Value,
+) -> Result<Vec<AllowedHost>, EntryError> {
+    entries
+        .iter()
+        .map(|e| resolve_entry(e, connection))
+        .collect()
 }
 
 fn resolve_entry(entry: &str, connection: &Value) -> Result<AllowedHost, EntryError> {
@@ -70,7 +76,9 @@ fn resolve_entry(entry: &str, connection: &Value) -> Result<AllowedHost, EntryEr
             .filter(|v| !v.trim().is_empty())
             .ok_or_else(|| error(format!("the connection has no `{field}` field to fill it")))?;
         if value.contains('*') {
-            return Err(error(format!("the connection's `{field}` may not contain `*`")));
+            return Err(error(format!(
+                "the connection's `{field}` may not contain `*`"
+            )));
         }
         if !value.contains("://") {
             return Err(error(format!(
@@ -80,7 +88,9 @@ fn resolve_entry(entry: &str, connection: &Value) -> Result<AllowedHost, EntryEr
         return parse_host(value).map_err(error);
     }
     if trimmed.contains('{') || trimmed.contains('}') {
-        return Err(error("a template must be a whole entry, such as `{site_url}`".into()));
+        return Err(error(
+            "a template must be a whole entry, such as `{site_url}`".into(),
+        ));
     }
     parse_host(trimmed).map_err(error)
 }
@@ -91,7 +101,8 @@ fn parse_host(text: &str) -> Result<AllowedHost, String> {
         Some((s, r)) => (s.to_ascii_lowercase(), r),
         None => ("https".to_string(), text),
     };
-    let default = default_port(&scheme).ok_or_else(|| format!("the scheme `{scheme}` is not http or https"))?;
+    let default = default_port(&scheme)
+        .ok_or_else(|| format!("the scheme `{scheme}` is not http or https"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
         return Err("user information is not allowed".into());
@@ -115,7 +126,9 @@ fn parse_host(text: &str) -> Result<AllowedHost, String> {
 /// Splits `host[:port]` (with `[v6]` literals) into a lower-case host and an optional port.
 pub fn split_authority(authority: &str) -> Result<(String, Option<u16>), String> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or("an IPv6 literal lacks its `]`")?;
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or("an IPv6 literal lacks its `]`")?;
         (h, after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -124,7 +137,10 @@ pub fn split_authority(authority: &str) -> Result<(String, Option<u16>), String>
         }
     };
     let port = match port {
-        Some(p) => Some(p.parse::<u16>().map_err(|_| format!("`{p}` is not a port"))?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| format!("`{p}` is not a port"))?,
+        ),
         None => None,
     };
     Ok((host.trim_end_matches('.').to_ascii_lowercase(), port))
@@ -164,14 +180,22 @@ pub enum Refusal {
 }
 
 /// Checks a request's destination against the allowed hosts.
-pub fn check_destination(allowed: &[AllowedHost], url: &str, scheme: &str, host: &str, port: u16) -> Result<(), Refusal> {
+pub fn check_destination(
+    allowed: &[AllowedHost],
+    url: &str,
+    scheme: &str,
+    host: &str,
+    port: u16,
+) -> Result<(), Refusal> {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let matches = allowed.iter().any(|a| {
         a.scheme == scheme
             && a.port == port
             && match a.host.strip_prefix("*.") {
-                Some(domain) => host.len() > domain.len() + 1 && host.ends_with(&format!(".{domain}")),
+                Some(domain) => {
+                    host.len() > domain.len() + 1 && host.ends_with(&format!(".{domain}"))
+                }
                 None => a.host.trim_start_matches('[').trim_end_matches(']') == host,
             }
     });
@@ -184,7 +208,11 @@ pub fn check_destination(allowed: &[AllowedHost], url: &str, scheme: &str, host:
         allowed: if allowed.is_empty() {
             "none".to_string()
         } else {
-            allowed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         },
     })
 }
@@ -217,7 +245,8 @@ fn canonical(ip: IpAddr) -> IpAddr {
                 return IpAddr::V4(v4);
             }
             let s = v6.segments();
-            let embedded = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+            let embedded =
+                Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
             if s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified() {
                 return IpAddr::V4(embedded);
             }
@@ -232,7 +261,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 fn is_metadata(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200),
+        IpAddr::V4(v4) => {
+            v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200)
+        }
         IpAddr::V6(v6) => v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
     }
 }
@@ -306,7 +337,11 @@ mod tests {
         ];
         for (entry, scheme, host, port) in cases {
             let a = &allow(&[entry], json!({}))[0];
-            assert_eq!((a.scheme.as_str(), a.host.as_str(), a.port), (scheme, host, port), "{entry}");
+            assert_eq!(
+                (a.scheme.as_str(), a.host.as_str(), a.port),
+                (scheme, host, port),
+                "{entry}"
+            );
         }
     }
 
@@ -329,16 +364,40 @@ mod tests {
 
     #[test]
     fn templates_fill_from_the_connection() {
-        let a = allow(&["{site_url}"], json!({"site_url": "http://127.0.0.1:8081/blog/"}));
-        assert_eq!(a[0], AllowedHost { scheme: "http".into(), host: "127.0.0.1".into(), port: 8081 });
-        for bad in [json!({"site_url": "*.evil.org"}), json!({"site_url": "blog.example.org"}), json!({"site_url": ""})] {
-            assert!(resolve_allowlist(&["{site_url}".into()], &bad).is_err(), "{bad}");
+        let a = allow(
+            &["{site_url}"],
+            json!({"site_url": "http://127.0.0.1:8081/blog/"}),
+        );
+        assert_eq!(
+            a[0],
+            AllowedHost {
+                scheme: "http".into(),
+                host: "127.0.0.1".into(),
+                port: 8081
+            }
+        );
+        for bad in [
+            json!({"site_url": "*.evil.org"}),
+            json!({"site_url": "blog.example.org"}),
+            json!({"site_url": ""}),
+        ] {
+            assert!(
+                resolve_allowlist(&["{site_url}".into()], &bad).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn destinations_match_scheme_host_and_port() {
-        let a = allow(&["https://api.notion.com", "*.googleapis.com", "http://127.0.0.1:8081"], json!({}));
+        let a = allow(
+            &[
+                "https://api.notion.com",
+                "*.googleapis.com",
+                "http://127.0.0.1:8081",
+            ],
+            json!({}),
+        );
         let ok = [
             ("https", "api.notion.com", 443),
             ("https", "API.NOTION.COM.", 443),
@@ -389,10 +448,16 @@ mod tests {
                 Err(Refusal::AddressNotAllowed { kind: k, .. }) => assert_eq!(k, kind, "{ip}"),
                 other => panic!("{ip}: {other:?}"),
             }
-            assert!(check_address("h", ip, true).is_ok(), "{ip} with private allowed");
+            assert!(
+                check_address("h", ip, true).is_ok(),
+                "{ip} with private allowed"
+            );
         }
         for ip in ["93.184.216.34", "2606:2800:220:1::1", "1.1.1.1"] {
-            assert!(check_address("h", ip.parse().unwrap(), false).is_ok(), "{ip}");
+            assert!(
+                check_address("h", ip.parse().unwrap(), false).is_ok(),
+                "{ip}"
+            );
         }
     }
 

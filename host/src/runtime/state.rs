@@ -124,9 +124,17 @@ impl log::Host for CallState {
 }
 
 impl signature::Host for CallState {
-    fn verify_hmac_sha256(&mut self, secret_field: String, message: Vec<u8>, signature: Vec<u8>) -> bool {
+    fn verify_hmac_sha256(
+        &mut self,
+        secret_field: String,
+        message: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> bool {
         let Some(secret) = self.credentials.secret(&secret_field) else {
-            self.log.line("warn", format!("signature check: the connection has no secret `{secret_field}`"));
+            self.log.line(
+                "warn",
+                format!("signature check: the connection has no secret `{secret_field}`"),
+            );
             return false;
         };
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {

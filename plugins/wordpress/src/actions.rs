@@ -44,13 +44,23 @@ pub fn run(ctx: &Context, name: &str, input: Value) -> Result<Value, Error> {
 }
 
 fn list_users(ctx: &Context, input: &Value) -> Result<Value, Error> {
-    let page = input.get("page").and_then(Value::as_u64).unwrap_or(1).max(1);
+    let page = input
+        .get("page")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .max(1);
     let per_page = input.get("per_page").and_then(Value::as_u64).unwrap_or(100);
     if !(1..=100).contains(&per_page) {
         return Err(Error::bad_field("per_page", "between 1 and 100"));
     }
-    let search = input.get("search").and_then(Value::as_str).map(str::to_string);
-    let roles = input.get("roles").and_then(Value::as_str).map(str::to_string);
+    let search = input
+        .get("search")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let roles = input
+        .get("roles")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let answer = api::route(ctx, "/wp/v2/users")?.send("GET", |r| {
         let mut r = r
             .query("context", "edit")
@@ -66,7 +76,10 @@ fn list_users(ctx: &Context, input: &Value) -> Result<Value, Error> {
         }
         r
     })?;
-    let total: u64 = answer.header("x-wp-total").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let total: u64 = answer
+        .header("x-wp-total")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     Ok(json!({
         "users": api::items(&answer)?,
         "page": page,
@@ -77,7 +90,11 @@ fn list_users(ctx: &Context, input: &Value) -> Result<Value, Error> {
 
 /// `/wp/v2/posts` or `/wp/v2/pages`, from the input's optional `post_type`.
 fn collection(input: &Value) -> Result<String, Error> {
-    match input.get("post_type").and_then(Value::as_str).unwrap_or("posts") {
+    match input
+        .get("post_type")
+        .and_then(Value::as_str)
+        .unwrap_or("posts")
+    {
         t @ ("posts" | "pages") => Ok(format!("/wp/v2/{t}")),
         _ => Err(Error::bad_field("post_type", "`posts` or `pages`")),
     }

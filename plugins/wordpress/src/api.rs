@@ -28,7 +28,10 @@ pub struct Route {
 /// The route `path` (starting with `/wp/v2`) on the connection's site.
 pub fn route(ctx: &Context, path: &str) -> Result<Route, Error> {
     let site = ctx.field("site_url")?.trim_end_matches('/').to_string();
-    Ok(Route { site, path: path.to_string() })
+    Ok(Route {
+        site,
+        path: path.to_string(),
+    })
 }
 
 impl Route {
@@ -42,7 +45,11 @@ impl Route {
     /// Sends a request built by `build` from the method and URL, and maps WordPress errors.
     /// A site without pretty permalinks answers `/wp-json/` with an HTML 404: the request is
     /// then made again in the `?rest_route=` form, which is kept for the rest of the call.
-    pub fn send(&self, method: &str, build: impl Fn(Request) -> Request) -> Result<Response, Error> {
+    pub fn send(
+        &self,
+        method: &str,
+        build: impl Fn(Request) -> Request,
+    ) -> Result<Response, Error> {
         let form = FORM.get().unwrap_or(RestForm::Pretty);
         let response = build(Request::new(method, &self.url(form))).send()?;
         if form == RestForm::Pretty && response.status == 404 && wp_error_code(&response).is_none()

@@ -34,7 +34,12 @@ impl Connector for WordPress {
         actions::run(ctx, action, input)
     }
 
-    fn poll(ctx: &Context, trigger: &str, config: Value, cursor: Option<String>) -> Result<Page, Error> {
+    fn poll(
+        ctx: &Context,
+        trigger: &str,
+        config: Value,
+        cursor: Option<String>,
+    ) -> Result<Page, Error> {
         let config = if config.is_null() { json!({}) } else { config };
         match trigger {
             "posts" => posts::poll(ctx, config, cursor),
@@ -43,7 +48,12 @@ impl Connector for WordPress {
         }
     }
 
-    fn webhook(ctx: &Context, trigger: &str, headers: &[(String, String)], body: &[u8]) -> Result<Vec<Item>, Error> {
+    fn webhook(
+        ctx: &Context,
+        trigger: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Vec<Item>, Error> {
         webhook::receive(ctx, trigger, headers, body)
     }
 }

@@ -89,9 +89,11 @@ pub fn poll(ctx: &Context, config: Value, cursor: Option<String>) -> Result<Page
     let mut cursor: Cursor = paging::decode(cursor.as_deref())?;
     let path = format!("/wp/v2/{}", config.post_type);
     let route = api::route(ctx, &path)?;
-    let modified_after = cursor.after.as_deref().and_then(time::parse_iso).map(|after| {
-        time::format_iso(after + cursor.offset - LOCAL_TIME_MARGIN)
-    });
+    let modified_after = cursor
+        .after
+        .as_deref()
+        .and_then(time::parse_iso)
+        .map(|after| time::format_iso(after + cursor.offset - LOCAL_TIME_MARGIN));
     let query = |r: Request| {
         let r = r
             .query("context", "edit")
@@ -126,7 +128,13 @@ pub fn poll(ctx: &Context, config: Value, cursor: Option<String>) -> Result<Page
         .total_pages
         .min(cycle.next_page + (config.concurrency.max(1) - pages) as u32 - 1);
     if cycle.next_page <= last {
-        let answers = fetch_pages(cycle.next_page, last, config.concurrency, route.page_request(query), past_last_page)?;
+        let answers = fetch_pages(
+            cycle.next_page,
+            last,
+            config.concurrency,
+            route.page_request(query),
+            past_last_page,
+        )?;
         for answer in answers {
             posts.extend(api::items(&answer)?);
         }
@@ -157,18 +165,29 @@ pub fn poll(ctx: &Context, config: Value, cursor: Option<String>) -> Result<Page
 
 /// Records one post of the cycle; returns it as an item unless it was already emitted as it is.
 fn observe(cursor: &mut Cursor, cycle: &mut Cycle, post: Value) -> Result<Option<Item>, Error> {
-    let id = post.get("id").and_then(Value::as_u64).ok_or_else(|| {
-        Error::Permanent("WordPress returned a post without an id".into())
-    })?;
-    let gmt = post.get("modified_gmt").and_then(Value::as_str).unwrap_or("").to_string();
+    let id = post
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Error::Permanent("WordPress returned a post without an id".into()))?;
+    let gmt = post
+        .get("modified_gmt")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if let (Some(local), Some(g)) = (
-        post.get("modified").and_then(Value::as_str).and_then(time::parse_iso),
+        post.get("modified")
+            .and_then(Value::as_str)
+            .and_then(time::parse_iso),
         time::parse_iso(&gmt),
     ) {
         cursor.offset = local - g;
     }
     cursor.max_id = cursor.max_id.max(id);
-    if cursor.after.as_deref().is_some_and(|after| gmt.as_str() < after) {
+    if cursor
+        .after
+        .as_deref()
+        .is_some_and(|after| gmt.as_str() < after)
+    {
         // Re-read only because of the local-time margin: emitted in an earlier cycle.
         return Ok(None);
     }
@@ -209,7 +228,9 @@ fn finish_cycle(cursor: &mut Cursor, cycle: Cycle) {
 /// ids and times are read in descending id order down to the highest id known when the cycle
 /// began (`_fields` keeps that cheap), then the posts found are fetched whole.
 fn back_dated(route: &api::Route, cursor: &Cursor, cycle: &Cycle) -> Result<Vec<Item>, Error> {
-    let Some(after) = &cursor.after else { return Ok(vec![]) };
+    let Some(after) = &cursor.after else {
+        return Ok(vec![]);
+    };
     let mut ids = Vec::new();
     for page in 1..=20u32 {
         let answer = route.send("GET", |r| {
@@ -234,7 +255,10 @@ fn back_dated(route: &api::Route, cursor: &Cursor, cycle: &Cycle) -> Result<Vec<
                 reached_known = true;
                 break;
             }
-            let gmt = post.get("modified_gmt").and_then(Value::as_str).unwrap_or("");
+            let gmt = post
+                .get("modified_gmt")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if gmt < after.as_str() {
                 ids.push(id);
             }
@@ -245,7 +269,11 @@ fn back_dated(route: &api::Route, cursor: &Cursor, cycle: &Cycle) -> Result<Vec<
     }
     let mut found = Vec::new();
     for chunk in ids.chunks(PER_PAGE as usize) {
-        let include = chunk.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let include = chunk
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let answer = route.send("GET", |r| {
             r.query("context", "edit")
                 .query("status", "any")

@@ -60,10 +60,12 @@ pub fn poll(ctx: &Context, config: Value, cursor: Option<String>) -> Result<Page
             // Is a full read due? Ask for the newest users first: that answer also serves an
             // incremental poll, and carries the site's clock.
             let newest = route.send("GET", |r| list(r, "desc").query("page", 1))?;
-            let now = api::server_now(&newest).and_then(|d| time::parse_iso(&d)).unwrap_or(0);
-            let due = cursor.last_full.is_none_or(|last| {
-                now - last >= i64::from(config.full_sync_hours) * 3600
-            });
+            let now = api::server_now(&newest)
+                .and_then(|d| time::parse_iso(&d))
+                .unwrap_or(0);
+            let due = cursor
+                .last_full
+                .is_none_or(|last| now - last >= i64::from(config.full_sync_hours) * 3600);
             if !due {
                 return incremental(&route, &mut cursor, api::items(&newest)?);
             }
@@ -71,7 +73,13 @@ pub fn poll(ctx: &Context, config: Value, cursor: Option<String>) -> Result<Page
         }
     };
     let last = total.min(next + config.concurrency.max(1) as u32 - 1);
-    let answers = fetch_pages(next, last, config.concurrency, route.page_request(|r| list(r, "asc")), api::check)?;
+    let answers = fetch_pages(
+        next,
+        last,
+        config.concurrency,
+        route.page_request(|r| list(r, "asc")),
+        api::check,
+    )?;
     let mut items = Vec::new();
     for answer in answers {
         for user in api::items(&answer)? {

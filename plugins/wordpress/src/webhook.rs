@@ -50,11 +50,14 @@ pub fn receive(
         _ => return Err(Error::InvalidInput("the event has no `id`".into())),
     };
     let object = event.get("object").cloned().unwrap_or(json!({}));
-    Ok(vec![Item::new(id, json!({"event": kind, "object": object}))])
+    Ok(vec![Item::new(
+        id,
+        json!({"event": kind, "object": object}),
+    )])
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

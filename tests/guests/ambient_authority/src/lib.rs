@@ -9,16 +9,29 @@ impl Connector for Guest {
     }
 
     fn run_action(_ctx: &Context, _action: &str, _input: Value) -> Result<Value, Error> {
-        let file = std::fs::read_to_string("/etc/passwd").map(|s| s.len()).map_err(|e| e.to_string());
-        let dir = std::fs::read_dir("/").map(|d| d.count()).map_err(|e| e.to_string());
-        let cwd = std::env::current_dir().map(|p| p.display().to_string()).map_err(|e| e.to_string());
-        let tcp = std::net::TcpStream::connect("127.0.0.1:22").map(|_| ()).map_err(|e| e.to_string());
-        let lookup = std::net::ToSocketAddrs::to_socket_addrs("localhost:80").map(|a| a.count()).map_err(|e| e.to_string());
+        let file = std::fs::read_to_string("/etc/passwd")
+            .map(|s| s.len())
+            .map_err(|e| e.to_string());
+        let dir = std::fs::read_dir("/")
+            .map(|d| d.count())
+            .map_err(|e| e.to_string());
+        let cwd = std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .map_err(|e| e.to_string());
+        let tcp = std::net::TcpStream::connect("127.0.0.1:22")
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let lookup = std::net::ToSocketAddrs::to_socket_addrs("localhost:80")
+            .map(|a| a.count())
+            .map_err(|e| e.to_string());
         println!("ambient check printed this");
         let mut seed = [0u8; 8];
         getrandom_fill(&mut seed);
         let random = seed.iter().any(|x| *x != 0);
-        let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() > 0).unwrap_or(false);
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() > 0)
+            .unwrap_or(false);
         Ok(json!({
             "file": file.is_ok(), "dir": dir.is_ok(), "cwd": cwd.is_ok(),
             "env": std::env::vars().count(), "args": std::env::args().count(),

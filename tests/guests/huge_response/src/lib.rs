@@ -1,20 +1,6 @@
 //! reads a response body larger than the host allows.
-#![allow(unused_imports, unconditional_recursion, unreachable_code)]
-use heph_sdk::{export_connector, http, json, Connector, Context, Error, Value};
+#![allow(unconditional_recursion, unreachable_code)]
 
-struct Guest;
+include!("../../shared/attack.rs");
 
-impl Connector for Guest {
-    fn describe() -> Value {
-        json!({"actions": [{"name": "attack", "input": {"type": "object"}, "output": {"type": "object"}}], "triggers": []})
-    }
-
-    fn run_action(ctx: &Context, _action: &str, input: Value) -> Result<Value, Error> {
-        let _ = (&ctx, &input);
-        let url = input["url"].as_str().unwrap_or_default();
-        let response = http::get(url).send()?;
-        Ok(json!({"status": response.status, "body": response.text()}))
-    }
-}
-
-export_connector!(Guest);
+attack_guest!(|ctx, input| { fetch_input_url!(input) });
