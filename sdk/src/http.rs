@@ -307,11 +307,18 @@ fn start(request: &Request) -> Result<InFlight, Error> {
     outgoing
         .set_path_with_query(Some(&url.path_and_query))
         .map_err(|_| invalid("the path"))?;
-    let body = outgoing
-        .body()
-        .map_err(|_| Error::Permanent("the request body was already taken".into()))?;
+    // A request without a body never takes the body resource: the host then sends an empty,
+    // fixed-length body, with no stream to pump.
+    let body = match &request.body {
+        Some(_) => Some(
+            outgoing
+                .body()
+                .map_err(|_| Error::Permanent("the request body was already taken".into()))?,
+        ),
+        None => None,
+    };
     let future = outgoing_handler::handle(outgoing, None).map_err(|e| transport_error(&url, e))?;
-    if let Some(bytes) = &request.body {
+    if let (Some(body), Some(bytes)) = (body, &request.body) {
         let stream = body
             .write()
             .map_err(|_| Error::Permanent("the request body cannot be written".into()))?;
@@ -320,8 +327,9 @@ fn start(request: &Request) -> Result<InFlight, Error> {
                 .blocking_write_and_flush(chunk)
                 .map_err(|e| Error::Transient(format!("sending the body to {url}: {e:?}")))?;
         }
+        drop(stream);
+        OutgoingBody::finish(body, None).map_err(|e| transport_error(&url, e))?;
     }
-    OutgoingBody::finish(body, None).map_err(|e| transport_error(&url, e))?;
     Ok(InFlight { url, future })
 }
 

@@ -5,7 +5,8 @@
 //!    a keep-alive client;
 //! 3. compiling each connector against loading it from the on-disk cache;
 //! 4. a full poll of the test WordPress as a whole `heph connector poll --all` process against
-//!    a sequential curl loop over the same pages, with the process's peak memory.
+//!    a sequential curl loop over the same pages, with the process's peak memory
+//!    (measured by tests/benches/peak_rss.py).
 //!
 //! Pass a word to run only the benchmarks whose name contains it (`cargo bench -- outbound`).
 
@@ -103,7 +104,17 @@ fn instance_call() {
 /// 1000 sequential GETs of a small answer on loopback, inside one call, against the same 1000
 /// GETs from a native keep-alive client. Each side is run 7 times; medians are compared.
 fn outbound() {
-    let rt = tokio();
+    outbound_on("multi-thread runtime", tokio());
+    outbound_on(
+        "current-thread runtime",
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio"),
+    );
+}
+
+fn outbound_on(flavor: &str, rt: tokio::runtime::Runtime) {
     rt.block_on(async {
         let up = Upstream::start(|_| text(200, "hello from upstream")).await;
         let url = format!("{}/ok", up.url());
@@ -131,7 +142,7 @@ fn outbound() {
         }
         let (t, d) = (stats(through), stats(direct));
         println!(
-            "outbound: GET on loopback, per request: through the policy {} (p90 {}), native keep-alive {} (p90 {}): {:.2}× (target ≤ 1.3×)",
+            "outbound ({flavor}): GET on loopback, per request: through the policy {} (p90 {}), native keep-alive {} (p90 {}): {:.2}× (target ≤ 1.3×)",
             us(t.median), us(t.p90), us(d.median), us(d.p90), t.median.as_secs_f64() / d.median.as_secs_f64()
         );
     });
@@ -206,18 +217,21 @@ fn wordpress_poll() {
     let mut values = wp.values(false, &wp.application_password);
     values.insert("allow_private_network".into(), json!(true));
     std::fs::write(&conn_file, serde_json::Value::Object(values).to_string()).unwrap();
+    let peak_rss = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peak_rss.py");
     let heph = || {
-        let mut c = Command::new(&bin);
-        c.args([
-            "connector",
-            "poll",
-            "wordpress",
-            "posts",
-            "--all",
-            "--connection",
-        ])
-        .arg(&conn_file)
-        .env("HEPH_DATA_DIR", &dir);
+        let mut c = Command::new("python3");
+        c.arg(&peak_rss)
+            .arg(&bin)
+            .args([
+                "connector",
+                "poll",
+                "wordpress",
+                "posts",
+                "--all",
+                "--connection",
+            ])
+            .arg(&conn_file)
+            .env("HEPH_DATA_DIR", &dir);
         c
     };
     let pages = wp.posts.max(1).div_ceil(100) + 2; // a few more than seeded, for posts the tests added
@@ -237,6 +251,7 @@ fn wordpress_poll() {
     );
     let curl = || {
         let mut c = Command::new("bash");
+        c.stderr(std::process::Stdio::null());
         c.args(["-c", &curl_loop]);
         c
     };
@@ -258,29 +273,27 @@ fn wordpress_poll() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Runs a process to its end; returns its wall time, its peak RSS (KiB) and its stdout lines.
-// The child is reaped by wait4 (for its rusage), not by std's wait.
-#[allow(clippy::zombie_processes)]
+/// Runs a process to its end; returns its wall time, the peak RSS (KiB) that peak_rss.py
+/// reported on its stderr (0 when not run through it) and its stdout lines.
 fn run_measured(cmd: &mut Command) -> (Duration, i64, usize) {
     let started = Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = child.stdout.expect("stdout");
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut text).ok();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value to be filled in by wait4.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, which std has not reaped (we never called wait on it).
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4");
+    let output = cmd.output().expect("spawn");
+    let elapsed = started.elapsed();
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed"
+        output.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
     );
-    (started.elapsed(), usage.ru_maxrss, text.lines().count())
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let peak = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("peak_rss_kib="))
+        .last()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (
+        elapsed,
+        peak,
+        String::from_utf8_lossy(&output.stdout).lines().count(),
+    )
 }

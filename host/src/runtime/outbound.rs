@@ -300,7 +300,9 @@ struct Capped<B> {
     inner: B,
     remaining: u64,
     record: Option<(CallLog, usize, OwnedSemaphorePermit)>,
-    idle: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+    /// The longest pause allowed, and the timer measuring the current pause. The timer is
+    /// armed only when the body has to wait: most answers arrive already buffered.
+    idle: Option<(Duration, Option<Pin<Box<tokio::time::Sleep>>>)>,
     exceeded: Box<dyn Fn(u64) -> HttpError + Send + Sync>,
 }
 
@@ -316,7 +318,7 @@ impl<B> Capped<B> {
             inner,
             remaining: cap,
             record,
-            idle: idle.map(|d| (d, Box::pin(tokio::time::sleep(d)))),
+            idle: idle.map(|d| (d, None)),
             exceeded: Box::new(exceeded),
         }
     }
@@ -337,10 +339,8 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some((duration, sleep)) = &mut this.idle {
-                    sleep
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + *duration);
+                if let Some((_, sleep)) = &mut this.idle {
+                    *sleep = None; // data came: the pause is over
                 }
                 let n = frame.data_ref().map_or(0, |d| d.len() as u64);
                 if let Some((log, index, _)) = &this.record {
@@ -362,6 +362,8 @@ where
             }
             Poll::Pending => {
                 if let Some((duration, sleep)) = &mut this.idle {
+                    let sleep =
+                        sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(*duration)));
                     if sleep.as_mut().poll(cx).is_ready() {
                         if let Some((log, index, _)) = &this.record {
                             log.fail(*index, format!("no data for {duration:?}"));
