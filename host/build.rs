@@ -11,13 +11,8 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    // OUT_DIR is <target>/<profile>/build/<pkg>/out.
-    let target_root = out.ancestors().nth(4).unwrap().to_path_buf();
-    let wasm_target = target_root.join("wasm-plugins");
-
-    for dir in ["plugins", "sdk", "wit"] {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
-    }
+    let wasm_target = nested_target_dir("wasm-plugins");
+    rerun_if_changed(&root, &["plugins", "sdk", "wit"]);
     let plugins = build_wasm_workspace(&root.join("plugins/Cargo.toml"), &wasm_target);
 
     let mut code = String::from("/// The first-party connectors: (manifest, component).\npub const FIRST_PARTY: &[(&str, &[u8])] = &[\n");

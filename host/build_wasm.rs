@@ -1,5 +1,19 @@
 // Shared by host/build.rs and tests/build.rs: builds a workspace of wasm components.
 
+/// `<target>/<name>`: the nested build's own target directory beside the outer one (OUT_DIR is
+/// `<target>/<profile>/build/<pkg>/out`). Sharing the outer one would wait forever on its lock.
+pub fn nested_target_dir(name: &str) -> PathBuf {
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    out.ancestors().nth(4).unwrap().join(name)
+}
+
+/// Asks cargo to run the build script again when anything under these folders changes.
+pub fn rerun_if_changed(root: &Path, dirs: &[&str]) {
+    for dir in dirs {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+}
+
 /// Builds every member of a wasm workspace; returns (package name, package dir) of each.
 pub fn build_wasm_workspace(manifest: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
     ensure_wasm_target();

@@ -9,11 +9,8 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let target_root = out.ancestors().nth(4).unwrap().to_path_buf();
-    let wasm_target = target_root.join("wasm-guests");
-    for dir in ["tests/guests", "sdk", "wit"] {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
-    }
+    let wasm_target = nested_target_dir("wasm-guests");
+    rerun_if_changed(&root, &["tests/guests", "sdk", "wit"]);
     let guests = build_wasm_workspace(&manifest_dir.join("guests/Cargo.toml"), &wasm_target);
     let mut code = String::from("/// The test connectors: (name, manifest, component).\npub const GUESTS: &[(&str, &str, &[u8])] = &[\n");
     for (name, dir) in guests {

@@ -103,15 +103,13 @@ impl CallLog {
         self.with(|e| e.output.push_str(text));
     }
 
+    /// How many log lines are stored.
+    pub fn line_count(&self) -> usize {
+        self.with(|e| e.lines.len())
+    }
+
     /// A copy of the entries so far.
     pub fn snapshot(&self) -> Entries {
         self.with(|e| e.clone())
-    }
-}
-
-impl CallLog {
-    /// How many lines are stored.
-    pub fn snapshot_len(&self) -> usize {
-        self.with(|e| e.lines.len())
     }
 }

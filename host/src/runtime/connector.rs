@@ -414,12 +414,12 @@ impl Connector {
         store.data().flush_output();
         match result {
             Ok(answer) => answer.map_err(CallError::from),
-            Err(error) => Err(self.classify(error, &store)),
+            Err(error) => Err(self.classify(error)),
         }
     }
 
     /// Turns a wasmtime error into what went wrong, in words an admin can act on.
-    fn classify(&self, error: wasmtime::Error, store: &Store<CallState>) -> CallError {
+    fn classify(&self, error: wasmtime::Error) -> CallError {
         let limits = &self.shared.limits;
         if error.downcast_ref::<CpuExhausted>().is_some() {
             return CallError::CpuTime(limits.cpu_time);
@@ -428,7 +428,6 @@ impl Connector {
         if chain.contains("growing memory") || chain.contains("memory growth failure") {
             return CallError::Memory(limits.memory_bytes >> 20);
         }
-        let _ = store;
         match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::StackOverflow) => {
                 CallError::Trap("stack overflow (unbounded recursion?)".into())

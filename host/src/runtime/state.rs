@@ -100,7 +100,7 @@ const MAX_LINES: usize = 10_000;
 
 impl log::Host for CallState {
     fn log(&mut self, level: log::Level, message: String) {
-        if self.log.snapshot_len() >= MAX_LINES {
+        if self.log.line_count() >= MAX_LINES {
             return;
         }
         let level = match level {

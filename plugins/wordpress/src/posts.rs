@@ -79,6 +79,15 @@ fn default_concurrency() -> usize {
     4
 }
 
+/// Every post of every status, as the edit context shows it, `PER_PAGE` at a time in id order.
+fn list(r: Request, order: &str) -> Request {
+    r.query("context", "edit")
+        .query("status", "any")
+        .query("per_page", PER_PAGE)
+        .query("orderby", "id")
+        .query("order", order)
+}
+
 /// Reads the next page of the trigger.
 pub fn poll(ctx: &Context, config: Value, cursor: Option<String>) -> Result<Page, Error> {
     let config: Config = serde_json::from_value(config)
@@ -95,12 +104,7 @@ pub fn poll(ctx: &Context, config: Value, cursor: Option<String>) -> Result<Page
         .and_then(time::parse_iso)
         .map(|after| time::format_iso(after + cursor.offset - LOCAL_TIME_MARGIN));
     let query = |r: Request| {
-        let r = r
-            .query("context", "edit")
-            .query("status", "any")
-            .query("per_page", PER_PAGE)
-            .query("orderby", "id")
-            .query("order", "asc");
+        let r = list(r, "asc");
         match &modified_after {
             Some(after) => r.query("modified_after", after),
             None => r,
@@ -234,11 +238,7 @@ fn back_dated(route: &api::Route, cursor: &Cursor, cycle: &Cycle) -> Result<Vec<
     let mut ids = Vec::new();
     for page in 1..=20u32 {
         let answer = route.send("GET", |r| {
-            r.query("context", "edit")
-                .query("status", "any")
-                .query("per_page", PER_PAGE)
-                .query("orderby", "id")
-                .query("order", "desc")
+            list(r, "desc")
                 .query("_fields", "id,modified_gmt")
                 .query("page", page)
         });
@@ -274,14 +274,7 @@ fn back_dated(route: &api::Route, cursor: &Cursor, cycle: &Cycle) -> Result<Vec<
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let answer = route.send("GET", |r| {
-            r.query("context", "edit")
-                .query("status", "any")
-                .query("per_page", PER_PAGE)
-                .query("orderby", "id")
-                .query("order", "asc")
-                .query("include", &include)
-        })?;
+        let answer = route.send("GET", |r| list(r, "asc").query("include", &include))?;
         for post in api::items(&answer)? {
             let id = post.get("id").and_then(Value::as_u64).unwrap_or(0);
             found.push(Item::new(id, post));
