@@ -190,6 +190,12 @@ fn an_incremental_poll_returns_exactly_the_changed_posts() {
         let connector = wordpress_connector(&rt);
         let conn = wp.connection(&connector, false);
         let (all, cursor) = poll_all(&connector, &conn, "posts", None).await;
+        // The site outlives a test run: every edit carries this run's token so it really changes
+        // the post.
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let (nothing, cursor) = poll_all(&connector, &conn, "posts", cursor).await;
         assert!(
             nothing.is_empty(),
@@ -207,7 +213,7 @@ fn an_incremental_poll_returns_exactly_the_changed_posts() {
         };
         let changed = [pick("draft"), pick("publish"), pick("private")];
         for (n, id) in changed.iter().enumerate() {
-            let title = format!("Changed {n} — l'été ☕");
+            let title = format!("Changed {n} — l'été ☕ {run}");
             let updated = connector
                 .run_action(&conn, "update_post", &json!({"id": id, "title": title}))
                 .await
@@ -258,9 +264,14 @@ fn an_incremental_poll_returns_exactly_the_changed_posts() {
         assert_eq!(got, expected);
         assert_eq!(items.len(), expected.len(), "each once");
         let changed_item = items.iter().find(|i| i.id == changed[0]).unwrap();
-        assert_eq!(changed_item.data["title"]["raw"], "Changed 0 — l'été ☕");
+        assert_eq!(
+            changed_item.data["title"]["raw"],
+            format!("Changed 0 — l'été ☕ {run}").as_str()
+        );
 
-        // Nothing more; then one more change is seen alone, even within the same second.
+        // Nothing more; then one more change is seen alone, even within the same second as the
+        // last one (WordPress's modification times have whole seconds: the fingerprint of the
+        // content tells the versions apart).
         let (nothing, cursor) = poll_all(&connector, &conn, "posts", cursor).await;
         assert!(
             nothing.is_empty(),
@@ -271,7 +282,7 @@ fn an_incremental_poll_returns_exactly_the_changed_posts() {
             .run_action(
                 &conn,
                 "update_post",
-                &json!({"id": changed[1], "content": "Edited again"}),
+                &json!({"id": changed[1], "content": format!("Edited again {run}")}),
             )
             .await
             .result

@@ -288,7 +288,7 @@ fn run_measured(cmd: &mut Command) -> (Duration, i64, usize) {
     let peak = stderr
         .lines()
         .filter_map(|l| l.strip_prefix("peak_rss_kib="))
-        .last()
+        .next_back()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
     (

@@ -8,9 +8,11 @@
 //! - a *cycle* reads every post modified since the watermark `after` (all posts on the first
 //!   poll), one or more polls long; the watermark then moves to the newest modification seen
 //!   that is older than the cycle's start (the site's clock, from `Date`), never into the future;
-//! - `seen` remembers each post emitted at or after the watermark with the `modified_gmt` it had,
-//!   so a post is emitted again only when it changes — several posts sharing a second, scheduled
-//!   posts and posts edited while a cycle runs are neither missed nor repeated;
+//! - `seen` remembers each post emitted at or after the watermark with a fingerprint (its
+//!   `modified_gmt` and a hash of its content), so a post is emitted again only when it changes —
+//!   several posts sharing a second, scheduled posts, posts edited while a cycle runs and posts
+//!   edited twice within one second (WordPress keeps whole seconds) are neither missed nor
+//!   repeated;
 //! - at the end of a cycle, posts with ids above the highest one known but a modification time
 //!   below the watermark (back-dated inserts) are picked up by a read in descending id order.
 
@@ -34,7 +36,7 @@ struct Cursor {
     /// Watermark (`modified_gmt`): every change older than this has been emitted.
     #[serde(default)]
     after: Option<String>,
-    /// Posts emitted at or after the watermark: id → the `modified_gmt` emitted.
+    /// Posts emitted at or after the watermark: id → fingerprint (`modified_gmt#hash`).
     #[serde(default)]
     seen: BTreeMap<u64, String>,
     /// Site local time minus GMT, in seconds, learned from the posts.
@@ -167,6 +169,23 @@ pub fn poll(ctx: &Context, config: Value, cursor: Option<String>) -> Result<Page
     })
 }
 
+/// `modified_gmt#hash-of-the-post`: what tells one version of a post from another.
+fn fingerprint(gmt: &str, post: &Value) -> String {
+    // FNV-1a over the post's JSON (serde_json writes object keys in a fixed order).
+    let hash = post
+        .to_string()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    format!("{gmt}#{hash:016x}")
+}
+
+/// The `modified_gmt` part of a fingerprint.
+fn stamp(fingerprint: &str) -> &str {
+    fingerprint.split('#').next().unwrap_or("")
+}
+
 /// Records one post of the cycle; returns it as an item unless it was already emitted as it is.
 fn observe(cursor: &mut Cursor, cycle: &mut Cycle, post: Value) -> Result<Option<Item>, Error> {
     let id = post
@@ -195,14 +214,15 @@ fn observe(cursor: &mut Cursor, cycle: &mut Cycle, post: Value) -> Result<Option
         // Re-read only because of the local-time margin: emitted in an earlier cycle.
         return Ok(None);
     }
-    let already = cursor.seen.get(&id) == Some(&gmt);
+    let print = fingerprint(&gmt, &post);
+    let already = cursor.seen.get(&id) == Some(&print);
     if gmt >= cycle.started {
-        cycle.recent.insert(id, gmt);
+        cycle.recent.insert(id, print);
     } else if cycle.high.as_deref().is_none_or(|high| gmt.as_str() > high) {
-        cycle.high = Some(gmt.clone());
-        cycle.top = BTreeMap::from([(id, gmt)]);
+        cycle.high = Some(gmt);
+        cycle.top = BTreeMap::from([(id, print)]);
     } else if cycle.high.as_deref() == Some(gmt.as_str()) {
-        cycle.top.insert(id, gmt);
+        cycle.top.insert(id, print);
     }
     Ok((!already).then(|| Item::new(id, post)))
 }
@@ -222,7 +242,7 @@ fn finish_cycle(cursor: &mut Cursor, cycle: Cycle) {
         seen.extend(cycle.top);
     }
     if let Some(after) = &after {
-        seen.retain(|_, g| g.as_str() >= after.as_str());
+        seen.retain(|_, print| stamp(print) >= after.as_str());
     }
     cursor.after = after;
     cursor.seen = seen;
