@@ -322,13 +322,15 @@ fn start(request: &Request) -> Result<InFlight, Error> {
         let stream = body
             .write()
             .map_err(|_| Error::Permanent("the request body cannot be written".into()))?;
-        for chunk in bytes.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| Error::Transient(format!("sending the body to {url}: {e:?}")))?;
-        }
+        // A write fails when the host stopped reading (the body passed its cap, the upstream
+        // closed): stop writing, and let the response future tell why.
+        let written = bytes
+            .chunks(4096)
+            .all(|chunk| stream.blocking_write_and_flush(chunk).is_ok());
         drop(stream);
-        OutgoingBody::finish(body, None).map_err(|e| transport_error(&url, e))?;
+        if written {
+            OutgoingBody::finish(body, None).map_err(|e| transport_error(&url, e))?;
+        }
     }
     Ok(InFlight { url, future })
 }

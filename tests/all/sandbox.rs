@@ -390,6 +390,48 @@ fn a_response_larger_than_the_cap_is_refused() {
 }
 
 #[test]
+fn a_request_body_larger_than_the_cap_is_refused() {
+    tokio().block_on(async {
+        let up = upstream().await;
+        let rt = runtime(Limits {
+            request_body_bytes: 256 << 10,
+            ..small_limits()
+        });
+        let g = guest(&rt, "huge_request");
+        let conn = connection(&g, &up.url(), true);
+        let url = format!("{}/upload", up.url());
+        let outcome = g
+            .run_action(&conn, "attack", &json!({"url": url, "bytes": 1 << 20}))
+            .await;
+        let err = outcome.result.expect_err("1 MiB over a 256 KiB cap");
+        assert!(
+            matches!(&err, CallError::InvalidInput(m) if m.contains("larger than the host allows")),
+            "{err}"
+        );
+        assert!(
+            outcome.log.requests[0]
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("request body is larger"),
+            "{:?}",
+            outcome.log.requests
+        );
+        assert!(
+            up.received().iter().all(|r| r.body.len() < 1 << 20),
+            "the whole body never reaches the upstream"
+        );
+        // Under the cap, the same upload goes through.
+        let ok = g
+            .run_action(&conn, "attack", &json!({"url": url, "bytes": 100 << 10}))
+            .await;
+        assert_eq!(ok.result.expect("an upload under the cap")["status"], 200);
+        assert_eq!(up.received().last().map(|r| r.body.len()), Some(100 << 10));
+        still_serving(&rt).await;
+    });
+}
+
+#[test]
 fn a_panic_ends_the_call_and_its_message_reaches_the_log() {
     tokio().block_on(async {
         let rt = runtime(small_limits());

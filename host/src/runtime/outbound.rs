@@ -174,6 +174,15 @@ impl CallNetwork {
                         HttpError::DestinationIpProhibited,
                     );
                 }
+                if request_body_too_large(&error) {
+                    record(
+                        None,
+                        Some(format!(
+                            "the request body is larger than the {request_cap} bytes allowed"
+                        )),
+                    );
+                    return Err(HttpError::HttpRequestBodySize(Some(request_cap)));
+                }
                 let detail = error_chain(&error);
                 record(None, Some(detail.clone()));
                 return Err(if error.is_connect() {
@@ -224,6 +233,21 @@ impl CallNetwork {
         );
         Ok(http::Response::from_parts(parts, body.boxed_unsync()))
     }
+}
+
+/// Whether sending failed because the request body passed its cap (see `Capped`).
+fn request_body_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if matches!(
+            e.downcast_ref::<HttpError>(),
+            Some(HttpError::HttpRequestBodySize(_))
+        ) {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
