@@ -18,7 +18,10 @@
 //!     }
 //!     fn run_action(ctx: &Context, action: &str, _input: Value) -> Result<Value, Error> {
 //!         match action {
-//!             "whoami" => http::get(&format!("{}/me", ctx.field("base_url")?)).send()?.json(),
+//!             "whoami" => http::get(&format!("{}/me", ctx.field("base_url")?))
+//!                 .send()?
+//!                 .error_for_status()?
+//!                 .json(),
 //!             other => Err(Error::unknown_action(other)),
 //!         }
 //!     }
