@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use heph::runtime::{CallError, Limits, Runtime};
+use heph::runtime::{CallError, CallOutcome, Connector, Limits, Runtime};
 use heph_tests::upstream::{text, Upstream};
-use heph_tests::{connection, guest, json_of, runtime, tokio};
+use heph_tests::{connection, guest, runtime, tokio};
 use serde_json::{json, Value};
 
 fn small_limits() -> Limits {
@@ -19,16 +19,20 @@ fn small_limits() -> Limits {
     }
 }
 
+/// Runs a guest's `attack` action with a connection it does not need.
+async fn attack(g: &Connector, input: &Value) -> CallOutcome<Value> {
+    g.run_action(
+        &connection(g, "http://unused.invalid", false),
+        "attack",
+        input,
+    )
+    .await
+}
+
 /// After an attack: the same runtime still runs a well-behaved call.
 async fn still_serving(rt: &Runtime) {
     let noop = guest(rt, "noop");
-    let outcome = noop
-        .run_action(
-            &connection(&noop, "http://unused.invalid", false),
-            "attack",
-            &json!({"x": 1}),
-        )
-        .await;
+    let outcome = attack(&noop, &json!({"x": 1})).await;
     assert_eq!(
         outcome.result.expect("noop after an attack"),
         json!({"echo": {"x": 1}})
@@ -263,13 +267,7 @@ fn an_endless_loop_ends_at_the_cpu_deadline() {
     tokio().block_on(async {
         let rt = runtime(small_limits());
         let g = guest(&rt, "loop_forever");
-        let outcome = g
-            .run_action(
-                &connection(&g, "http://unused.invalid", false),
-                "attack",
-                &json!({}),
-            )
-            .await;
+        let outcome = attack(&g, &json!({})).await;
         assert!(
             matches!(outcome.result, Err(CallError::CpuTime(_))),
             "{:?}",
@@ -321,13 +319,7 @@ fn allocating_past_the_memory_cap_ends_the_call() {
     tokio().block_on(async {
         let rt = runtime(small_limits());
         let g = guest(&rt, "alloc_bomb");
-        let outcome = g
-            .run_action(
-                &connection(&g, "http://unused.invalid", false),
-                "attack",
-                &json!({}),
-            )
-            .await;
+        let outcome = attack(&g, &json!({})).await;
         assert!(
             matches!(outcome.result, Err(CallError::Memory(32))),
             "{:?}",
@@ -342,13 +334,7 @@ fn unbounded_recursion_ends_the_call() {
     tokio().block_on(async {
         let rt = runtime(small_limits());
         let g = guest(&rt, "deep_recursion");
-        let outcome = g
-            .run_action(
-                &connection(&g, "http://unused.invalid", false),
-                "attack",
-                &json!({}),
-            )
-            .await;
+        let outcome = attack(&g, &json!({})).await;
         assert!(
             matches!(&outcome.result, Err(CallError::Trap(m)) if m.contains("stack overflow")),
             "{:?}",
@@ -436,13 +422,7 @@ fn a_panic_ends_the_call_and_its_message_reaches_the_log() {
     tokio().block_on(async {
         let rt = runtime(small_limits());
         let g = guest(&rt, "panic_now");
-        let outcome = g
-            .run_action(
-                &connection(&g, "http://unused.invalid", false),
-                "attack",
-                &json!({"reason": "testing"}),
-            )
-            .await;
+        let outcome = attack(&g, &json!({"reason": "testing"})).await;
         assert!(
             matches!(&outcome.result, Err(CallError::Trap(m)) if m.contains("panicked")),
             "{:?}",
@@ -465,13 +445,7 @@ fn a_guest_has_no_files_environment_sockets_or_arguments() {
     tokio().block_on(async {
         let rt = runtime(small_limits());
         let g = guest(&rt, "ambient_authority");
-        let outcome = g
-            .run_action(
-                &connection(&g, "http://unused.invalid", false),
-                "attack",
-                &json!({}),
-            )
-            .await;
+        let outcome = attack(&g, &json!({})).await;
         let seen: Value = outcome.result.expect("the probe completes");
         assert_eq!(seen["file"], false);
         assert_eq!(seen["dir"], false);
@@ -533,6 +507,5 @@ fn describe_needs_no_connection_and_makes_no_request() {
         let description = outcome.result.expect("describe");
         assert_eq!(description["actions"][0]["name"], "attack");
         assert!(outcome.log.requests.is_empty());
-        let _ = json_of("{}");
     });
 }
