@@ -158,7 +158,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let doc = json!({
                 "id": m.id, "name": m.name, "version": m.version, "publisher": m.publisher,
                 "description": m.description, "digest": connector.digest(),
-                "auth": auth_kind(&m.auth), "hosts": m.capabilities.hosts,
+                "auth": m.auth.kind(), "hosts": m.capabilities.hosts,
                 "connection": m.connection_schema(),
                 "actions": description.get("actions"), "triggers": description.get("triggers"),
             });
@@ -303,16 +303,6 @@ fn print_log<T>(outcome: &CallOutcome<T>, verbose: bool) {
         eprintln!("output: {}", outcome.log.output.trim_end());
     }
     eprintln!("call: {:.1} ms", outcome.duration.as_secs_f64() * 1000.0);
-}
-
-fn auth_kind(auth: &crate::manifest::Auth) -> &'static str {
-    use crate::manifest::Auth;
-    match auth {
-        Auth::None => "none",
-        Auth::Basic { .. } => "basic",
-        Auth::Bearer { .. } => "bearer",
-        Auth::ApiKey { .. } => "api_key",
-    }
 }
 
 fn parse_json_arg(flag: &str, text: &str) -> anyhow::Result<Value> {

@@ -6,7 +6,10 @@
 //! - [`cli`]: the `heph` command line.
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod manifest;
 pub mod runtime;
+pub mod store;
+pub mod vault;

@@ -67,6 +67,58 @@ pub enum Auth {
         /// The key, usually a secret field.
         value: String,
     },
+    /// OAuth 2.0 authorization code flow: the user connects in the browser, the host keeps the
+    /// tokens, refreshes them and sends `Authorization: Bearer <access token>`.
+    #[serde(rename = "oauth2")]
+    OAuth2(OAuth2),
+}
+
+/// A provider's OAuth 2.0 endpoints and quirks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    /// Where the user's browser is sent to authorize.
+    pub authorize_url: String,
+    /// Where codes and refresh tokens are exchanged.
+    pub token_url: String,
+    /// RFC 7009 revocation endpoint, if the provider has one.
+    #[serde(default)]
+    pub revoke_url: Option<String>,
+    /// Scopes to ask for.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// How scopes are joined in the authorize URL: `" "` (the standard) or `","`.
+    #[serde(default = "default_scope_separator")]
+    pub scope_separator: String,
+    /// How the client authenticates at the token endpoint: `basic` (HTTP Basic, the
+    /// standard's default) or `body` (client_id and client_secret as form fields).
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// Extra authorize parameters (Google's `access_type = "offline"`, `prompt = "consent"`).
+    #[serde(default)]
+    pub authorize_params: std::collections::BTreeMap<String, String>,
+    /// Whether to use PKCE (S256). On by default; turn off only for a provider that rejects it.
+    #[serde(default = "default_true")]
+    pub pkce: bool,
+}
+
+fn default_scope_separator() -> String {
+    " ".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Client authentication at the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic with the client id and secret.
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
 }
 
 /// The connection's fields.
@@ -138,6 +190,30 @@ impl Manifest {
                 "id `{}` must be lower-case letters, digits, `-` or `_`",
                 manifest.id
             )));
+        }
+        if let Auth::OAuth2(oauth) = &manifest.auth {
+            for (name, url) in [
+                ("authorize_url", Some(&oauth.authorize_url)),
+                ("token_url", Some(&oauth.token_url)),
+                ("revoke_url", oauth.revoke_url.as_ref()),
+            ] {
+                if let Some(url) = url {
+                    match url::Url::parse(url) {
+                        Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
+                        _ => {
+                            return Err(ManifestError(format!(
+                                "auth.{name} `{url}` must be an http(s) URL"
+                            )))
+                        }
+                    }
+                }
+            }
+            if oauth.scope_separator != " " && oauth.scope_separator != "," {
+                return Err(ManifestError(format!(
+                    "auth.scope_separator `{}` must be \" \" or \",\"",
+                    oauth.scope_separator
+                )));
+            }
         }
         if manifest.contract != "0.1.0" {
             return Err(ManifestError(format!(
@@ -227,6 +303,17 @@ impl Manifest {
 }
 
 impl Auth {
+    /// Its kind, as written in the manifest.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Auth::None => "none",
+            Auth::Basic { .. } => "basic",
+            Auth::Bearer { .. } => "bearer",
+            Auth::ApiKey { .. } => "api_key",
+            Auth::OAuth2(_) => "oauth2",
+        }
+    }
+
     /// The connection fields the auth templates name.
     pub fn referenced_fields(&self) -> Vec<String> {
         let templates: Vec<&str> = match self {
@@ -234,6 +321,7 @@ impl Auth {
             Auth::Basic { username, password } => vec![username, password],
             Auth::Bearer { token } => vec![token],
             Auth::ApiKey { value, .. } => vec![value],
+            Auth::OAuth2(_) => vec![],
         };
         templates
             .into_iter()

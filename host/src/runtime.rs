@@ -12,6 +12,7 @@ pub mod call_log;
 mod client;
 mod connector;
 pub mod credentials;
+pub mod host_http;
 pub mod limits;
 mod outbound;
 pub mod policy;

@@ -75,6 +75,19 @@ pub trait CredentialSource: Send + Sync {
 
     /// A secret connection field by name, for webhook signature checks; never given to guests.
     fn secret(&self, field: &str) -> Option<String>;
+
+    /// Whether [`rejected`](Self::rejected) can produce a new credential (OAuth). The runtime
+    /// then keeps each request's body so that it can send the request again after a 401.
+    fn refreshable(&self) -> bool {
+        false
+    }
+
+    /// The upstream answered 401 to a request carrying `used`: a fresh credential to retry
+    /// with once (an OAuth source refreshes its token), or why there is none.
+    fn rejected(&self, used: &Credential) -> CredentialFuture<'_> {
+        let _ = used;
+        Box::pin(async { Err("this credential cannot be refreshed".to_string()) })
+    }
 }
 
 /// Credentials built from a connection's fields and the manifest's auth section: the
@@ -99,7 +112,9 @@ impl StaticCredentials {
             }
         };
         let credential = match auth {
-            Auth::None => Credential::None,
+            // OAuth tokens live in the store and are handed out by its own source; a connection
+            // file has none.
+            Auth::None | Auth::OAuth2(_) => Credential::None,
             Auth::Basic { username, password } => Credential::Basic {
                 username: fill(username),
                 password: fill(password),

@@ -137,26 +137,96 @@ impl CallNetwork {
                 ))));
             }
         };
-        apply_credential(&mut request, &credential)?;
-
-        let (parts, body) = request.into_parts();
+        let first_byte = options
+            .and_then(|o| o.first_byte_timeout)
+            .unwrap_or(self.limits.first_byte_timeout)
+            .min(self.limits.first_byte_timeout);
         let request_cap = self.limits.request_body_bytes;
+
+        if !self.credentials.refreshable() {
+            apply_credential(&mut request, &credential)?;
+            let (parts, body) = request.into_parts();
+            let body = Capped::new(body, request_cap, None, None, move |_| {
+                HttpError::HttpRequestBodySize(Some(request_cap))
+            })
+            .boxed_unsync();
+            let request = http::Request::from_parts(parts, body);
+            return self
+                .dispatch(request, first_byte, &record, &refuse, &url)
+                .await;
+        }
+
+        // A credential that can be refreshed (OAuth): keep the body, so that a 401 can be
+        // answered by refreshing the token and sending the same request once more.
+        let (parts, body) = request.into_parts();
         let body = Capped::new(body, request_cap, None, None, move |_| {
             HttpError::HttpRequestBodySize(Some(request_cap))
         })
-        .boxed_unsync();
-        let request = http::Request::from_parts(parts, body);
+        .collect()
+        .await
+        .map_err(|e| {
+            record(None, Some(format!("reading the request body: {e}")));
+            e
+        })?
+        .to_bytes();
+        let build = |credential: &Credential| -> Result<http::Request<WasiBody>, HttpError> {
+            let mut request = http::Request::builder()
+                .method(parts.method.clone())
+                .uri(parts.uri.clone())
+                .version(parts.version)
+                .body(
+                    http_body_util::Full::new(body.clone())
+                        .map_err(|never| match never {})
+                        .boxed_unsync(),
+                )
+                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            *request.headers_mut() = parts.headers.clone();
+            apply_credential(&mut request, credential)?;
+            Ok(request)
+        };
+        let response = self
+            .dispatch(build(&credential)?, first_byte, &record, &refuse, &url)
+            .await?;
+        if response.status() != http::StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        match self.credentials.rejected(&credential).await {
+            Ok(fresh) if fresh != credential => {
+                drop(response);
+                self.log.line(
+                    "info",
+                    format!("{method} {url}: the token was refused (401); refreshed it and retrying once"),
+                );
+                self.dispatch(build(&fresh)?, first_byte, &record, &refuse, &url)
+                    .await
+            }
+            Ok(_) => Ok(response),
+            Err(e) => {
+                self.log.line(
+                    "warn",
+                    format!("{method} {url}: the token was refused (401) and could not be refreshed: {e}"),
+                );
+                Ok(response)
+            }
+        }
+    }
 
+    /// Sends a checked, credentialed request through the pool; caps and records the answer.
+    async fn dispatch(
+        &self,
+        request: http::Request<WasiBody>,
+        first_byte: Duration,
+        record: &impl Fn(Option<u16>, Option<String>) -> usize,
+        refuse: &impl Fn(String, HttpError) -> Result<http::Response<WasiBody>, HttpError>,
+        url: &str,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        let request_cap = self.limits.request_body_bytes;
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| HttpError::ConnectionLimitReached)?;
-        let first_byte = options
-            .and_then(|o| o.first_byte_timeout)
-            .unwrap_or(self.limits.first_byte_timeout)
-            .min(self.limits.first_byte_timeout);
         let answer = tokio::time::timeout(
             first_byte,
             self.client.pool(self.allow_private).request(request),

@@ -1,0 +1,288 @@
+//! OAuth 2.0 with a connector's provider, through the `oauth2` crate: the authorization URL
+//! (code flow, PKCE S256, a random `state`), the code exchange, refresh and revocation
+//! (RFC 7009). The provider's quirks come from the manifest: extra authorize parameters,
+//! client authentication by HTTP Basic or in the body, scopes joined by spaces or commas.
+//!
+//! Every request goes through [`Runtime::host_request`], so the manifest's URLs get the same
+//! address checks as a connector's own requests. Failures are sorted for the caller:
+//! `invalid_grant` means the user must connect again; 408, 429, 5xx, timeouts and network
+//! errors are worth retrying later and say nothing about the grant.
+
+use std::time::Duration;
+
+use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope,
+    StandardRevocableToken, TokenResponse, TokenUrl,
+};
+
+use crate::manifest::{ClientAuth, OAuth2};
+use crate::runtime::host_http::HostHttpError;
+use crate::runtime::Runtime;
+
+/// An OAuth app's client credentials (the secret from the vault).
+#[derive(Clone)]
+pub struct ClientCredentials {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret (empty for a public client).
+    pub client_secret: String,
+}
+
+/// Tokens from the provider.
+#[derive(Clone)]
+pub struct Tokens {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token, if the provider gave one (a refresh may omit it: keep the old one).
+    pub refresh_token: Option<String>,
+    /// How long the access token lasts.
+    pub expires_in: Option<Duration>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokens(*** expires in {:?})", self.expires_in)
+    }
+}
+
+/// Why a token request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OAuthError {
+    /// The provider refused the grant (`invalid_grant`): the user must connect again.
+    #[error("the provider refused the grant: {0}")]
+    InvalidGrant(String),
+    /// Worth retrying later (408, 429, 5xx, a timeout, the network).
+    #[error("the provider is unavailable: {0}")]
+    Retryable(String),
+    /// Any other refusal (a misconfigured app, a refused address).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The error our HTTP function gives the `oauth2` crate: a retryable status is an error here,
+/// so that it is never mistaken for the provider's verdict on the grant.
+#[derive(Debug, thiserror::Error)]
+enum TransportError {
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error(transparent)]
+    Http(#[from] HostHttpError),
+}
+
+/// A started authorization: where to send the user, and what to keep until the callback.
+pub struct Authorization {
+    /// The provider's authorize URL with every parameter.
+    pub url: String,
+    /// The `state` (its hash is stored; the value only travels through the browser).
+    pub state: String,
+    /// The PKCE verifier (sealed in the vault until the callback), if PKCE is used.
+    pub pkce_verifier: Option<String>,
+}
+
+fn client(
+    config: &OAuth2,
+    credentials: &ClientCredentials,
+    redirect_uri: Option<&str>,
+) -> Result<
+    oauth2::Client<
+        oauth2::basic::BasicErrorResponse,
+        oauth2::basic::BasicTokenResponse,
+        oauth2::basic::BasicTokenIntrospectionResponse,
+        StandardRevocableToken,
+        oauth2::basic::BasicRevocationErrorResponse,
+        oauth2::EndpointSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointMaybeSet,
+        oauth2::EndpointSet,
+    >,
+    OAuthError,
+> {
+    let bad = |what: &str, e: oauth2::url::ParseError| OAuthError::Failed(format!("{what}: {e}"));
+    let mut client = BasicClient::new(ClientId::new(credentials.client_id.clone()))
+        .set_auth_uri(
+            AuthUrl::new(config.authorize_url.clone()).map_err(|e| bad("authorize_url", e))?,
+        )
+        .set_token_uri(TokenUrl::new(config.token_url.clone()).map_err(|e| bad("token_url", e))?)
+        .set_revocation_url_option(
+            config
+                .revoke_url
+                .clone()
+                .map(RevocationUrl::new)
+                .transpose()
+                .map_err(|e| bad("revoke_url", e))?,
+        )
+        .set_auth_type(match config.client_auth {
+            ClientAuth::Basic => AuthType::BasicAuth,
+            ClientAuth::Body => AuthType::RequestBody,
+        });
+    if !credentials.client_secret.is_empty() {
+        client = client.set_client_secret(ClientSecret::new(credentials.client_secret.clone()));
+    }
+    if let Some(uri) = redirect_uri {
+        client = client.set_redirect_uri(
+            RedirectUrl::new(uri.to_string()).map_err(|e| bad("redirect URI", e))?,
+        );
+    }
+    Ok(client)
+}
+
+/// Builds the authorize URL for a new flow.
+pub fn authorize(
+    config: &OAuth2,
+    credentials: &ClientCredentials,
+    redirect_uri: &str,
+) -> Result<Authorization, OAuthError> {
+    let client = client(config, credentials, Some(redirect_uri))?;
+    let mut request = client.authorize_url(CsrfToken::new_random);
+    if !config.scopes.is_empty() {
+        if config.scope_separator == "," {
+            // The crate joins scopes with spaces; a comma provider gets them pre-joined.
+            request = request.add_scope(Scope::new(config.scopes.join(",")));
+        } else {
+            request = request.add_scopes(config.scopes.iter().cloned().map(Scope::new));
+        }
+    }
+    for (name, value) in &config.authorize_params {
+        request = request.add_extra_param(name.clone(), value.clone());
+    }
+    let mut pkce_verifier = None;
+    if config.pkce {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        request = request.set_pkce_challenge(challenge);
+        pkce_verifier = Some(verifier.secret().clone());
+    }
+    let (url, state) = request.url();
+    Ok(Authorization {
+        url: url.to_string(),
+        state: state.secret().clone(),
+        pkce_verifier,
+    })
+}
+
+/// The HTTP function handed to the `oauth2` crate.
+fn transport<'a>(
+    runtime: &'a Runtime,
+    allow_private: bool,
+) -> impl Fn(
+    oauth2::HttpRequest,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, TransportError>> + Send + 'a>,
+> + 'a {
+    move |request| {
+        Box::pin(async move {
+            let response = runtime.host_request(request, allow_private).await?;
+            let status = response.status().as_u16();
+            if status == 408 || status == 429 || status >= 500 {
+                return Err(TransportError::Status(status));
+            }
+            Ok(response)
+        })
+    }
+}
+
+fn sort<RE: std::error::Error + 'static>(
+    error: RequestTokenError<RE, oauth2::basic::BasicErrorResponse>,
+) -> OAuthError {
+    match error {
+        RequestTokenError::ServerResponse(response) => {
+            let text = match response.error_description() {
+                Some(d) => format!("{}: {d}", response.error()),
+                None => response.error().to_string(),
+            };
+            if *response.error() == BasicErrorResponseType::InvalidGrant {
+                OAuthError::InvalidGrant(text)
+            } else {
+                OAuthError::Failed(text)
+            }
+        }
+        RequestTokenError::Request(e) => OAuthError::Retryable(e.to_string()),
+        RequestTokenError::Parse(e, _) => {
+            OAuthError::Failed(format!("the token endpoint's answer is not valid: {e}"))
+        }
+        RequestTokenError::Other(text) => OAuthError::Failed(text),
+    }
+}
+
+fn tokens(response: oauth2::basic::BasicTokenResponse) -> Tokens {
+    Tokens {
+        access_token: response.access_token().secret().clone(),
+        refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+        expires_in: response.expires_in(),
+    }
+}
+
+/// Exchanges an authorization code (with its PKCE verifier) for tokens.
+pub async fn exchange_code(
+    runtime: &Runtime,
+    allow_private: bool,
+    config: &OAuth2,
+    credentials: &ClientCredentials,
+    redirect_uri: &str,
+    code: &str,
+    pkce_verifier: Option<String>,
+) -> Result<Tokens, OAuthError> {
+    let client = client(config, credentials, Some(redirect_uri))?;
+    let http = transport(runtime, allow_private);
+    let mut request = client.exchange_code(AuthorizationCode::new(code.to_string()));
+    if let Some(verifier) = pkce_verifier {
+        request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier));
+    }
+    request.request_async(&http).await.map(tokens).map_err(sort)
+}
+
+/// Exchanges a refresh token for a new access token (and perhaps a new refresh token).
+pub async fn refresh(
+    runtime: &Runtime,
+    allow_private: bool,
+    config: &OAuth2,
+    credentials: &ClientCredentials,
+    refresh_token: &str,
+) -> Result<Tokens, OAuthError> {
+    let client = client(config, credentials, None)?;
+    let http = transport(runtime, allow_private);
+    let token = RefreshToken::new(refresh_token.to_string());
+    let response = client
+        .exchange_refresh_token(&token)
+        .request_async(&http)
+        .await
+        .map_err(sort)?;
+    Ok(tokens(response))
+}
+
+/// Revokes a token (RFC 7009). `Ok(false)` when the provider has no revocation endpoint.
+pub async fn revoke(
+    runtime: &Runtime,
+    allow_private: bool,
+    config: &OAuth2,
+    credentials: &ClientCredentials,
+    token: &str,
+    is_refresh_token: bool,
+) -> Result<bool, OAuthError> {
+    if config.revoke_url.is_none() {
+        return Ok(false);
+    }
+    let client = client(config, credentials, None)?;
+    let http = transport(runtime, allow_private);
+    let token = if is_refresh_token {
+        StandardRevocableToken::RefreshToken(RefreshToken::new(token.to_string()))
+    } else {
+        StandardRevocableToken::AccessToken(oauth2::AccessToken::new(token.to_string()))
+    };
+    let request = client
+        .revoke_token(token)
+        .map_err(|e| OAuthError::Failed(e.to_string()))?;
+    match request.request_async(&http).await {
+        Ok(()) => Ok(true),
+        Err(RequestTokenError::Request(e)) => Err(OAuthError::Retryable(e.to_string())),
+        Err(RequestTokenError::ServerResponse(r)) => Err(OAuthError::Failed(r.error().to_string())),
+        Err(e) => Err(OAuthError::Failed(e.to_string())),
+    }
+}
+
+/// The redirect URI heph registers: `<public URL>/oauth/callback`.
+pub fn redirect_uri(public_url: &str) -> String {
+    format!("{}/oauth/callback", public_url.trim_end_matches('/'))
+}

@@ -1,0 +1,180 @@
+//! The store: every table heph keeps, on SQLite (one file in the data directory, the default)
+//! or PostgreSQL (`--database-url postgres://…`). This is the only module that writes SQL.
+//!
+//! Both databases are reached through sqlx's `Any` driver with `$1` placeholders, which both
+//! understand, and values of portable types only: text, 64-bit integers (times are Unix
+//! milliseconds, flags 0/1) and bytes. Each database has its own migrations folder
+//! (`host/migrations/sqlite`, `host/migrations/postgres`), kept in step.
+//!
+//! Secrets arrive here already sealed by the vault: the store never sees a plaintext secret.
+
+mod connections;
+mod connectors;
+mod oauth;
+mod secrets;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::AnyPool;
+
+pub use connections::{ConnectionRow, ConnectionUpdate, NewConnection, Status};
+pub use connectors::InstalledConnector;
+pub use oauth::{OAuthApp, PendingAuthorization};
+pub use secrets::{Sealed, SealedRow};
+pub use users::{ApiTokenRow, Role, User};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database the store is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrating the schema failed.
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL is not one heph can use.
+    #[error("{0}")]
+    Url(String),
+    /// A row that should exist does not.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A row conflicts with an existing one (a name taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored value could not be read back.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// The store. Cheap to clone (a pool).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the store at `url` (`sqlite://PATH` or `postgres://…`), creating an SQLite file
+    /// if it does not exist, and brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(format!(
+                "`{}` is not a database URL heph can use: give sqlite://PATH or postgres://USER@HOST/DB",
+                redact_url(url)
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Url(format!("{}: {e}", redact_url(&url))))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .connect_with(options)
+            .await?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers go on while one writer commits; the mode is kept in the file.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// The SQLite store in a data directory (`heph.db`).
+    pub async fn open_in(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
+        Store::open(&format!("sqlite://{}", dir.join("heph.db").display())).await
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new random id with a prefix that says what it names (`con_…`, `usr_…`).
+pub fn new_id(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        hex::encode(crate::vault::random_bytes::<10>())
+    )
+}
+
+/// A database URL with its password hidden, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Whether an error is a unique-constraint violation (on either database).
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            e.is_unique_violation()
+                || e.message().contains("UNIQUE constraint failed")
+                || e.code().as_deref() == Some("23505")
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,215 @@
+//! Users and their API tokens (stored as SHA-256 hashes only).
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{is_unique_violation, now_ms, Store, StoreError};
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages connectors, OAuth apps and users.
+    Admin,
+    /// Connects accounts and runs scenarios.
+    Member,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Role, StoreError> {
+        match text {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            other => Err(StoreError::Corrupt(format!("unknown role `{other}`"))),
+        }
+    }
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// `usr_…`.
+    pub id: String,
+    /// Unique login name.
+    pub name: String,
+    /// Admin or member.
+    pub role: Role,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// An API token, without the token itself (only its hash is kept).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiTokenRow {
+    /// `tok_…`.
+    pub id: String,
+    /// Whose.
+    pub user_id: String,
+    /// What the user called it.
+    pub name: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms of its last use.
+    pub last_used_at: Option<i64>,
+}
+
+fn user_from(row: &sqlx::any::AnyRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&row.try_get::<String, _>("role")?)?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Creates a user; a taken name is a [`StoreError::Conflict`].
+    pub async fn create_user(&self, id: &str, name: &str, role: Role) -> Result<User, StoreError> {
+        let created_at = now_ms();
+        sqlx::query("INSERT INTO users (id, name, role, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(name)
+            .bind(role.as_str())
+            .bind(created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("a user named `{name}` already exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(User {
+            id: id.into(),
+            name: name.into(),
+            role,
+            created_at,
+        })
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &str) -> Result<User, StoreError> {
+        let row = sqlx::query("SELECT id, name, role, created_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user `{id}`")))?;
+        user_from(&row)
+    }
+
+    /// A user by name.
+    pub async fn user_by_name(&self, name: &str) -> Result<User, StoreError> {
+        let row = sqlx::query("SELECT id, name, role, created_at FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user `{name}`")))?;
+        user_from(&row)
+    }
+
+    /// Every user, oldest first.
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query("SELECT id, name, role, created_at FROM users ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from)
+            .collect()
+    }
+
+    /// Stores a token's hash.
+    pub async fn create_token(
+        &self,
+        id: &str,
+        user_id: &str,
+        name: &str,
+        token_hash: &str,
+    ) -> Result<ApiTokenRow, StoreError> {
+        let created_at = now_ms();
+        sqlx::query(
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(ApiTokenRow {
+            id: id.into(),
+            user_id: user_id.into(),
+            name: name.into(),
+            created_at,
+            last_used_at: None,
+        })
+    }
+
+    /// The user a token hash belongs to, noting the use.
+    pub async fn user_for_token(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.name, u.role, u.created_at, t.id AS token_id, t.last_used_at \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let now = now_ms();
+        // Note the use at most once a minute: a busy token should not mean a write per call.
+        let last: Option<i64> = row.try_get("last_used_at")?;
+        if last.is_none_or(|t| now - t > 60_000) {
+            let token_id: String = row.try_get("token_id")?;
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(token_id)
+                .execute(&self.pool)
+                .await?;
+        }
+        user_from(&row).map(Some)
+    }
+
+    /// A user's tokens.
+    pub async fn tokens(&self, user_id: &str) -> Result<Vec<ApiTokenRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens \
+             WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiTokenRow {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes one of a user's tokens.
+    pub async fn delete_token(&self, user_id: &str, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("token `{id}`")));
+        }
+        Ok(())
+    }
+}
