@@ -4,3 +4,4 @@
 
 pub mod api_tokens;
 pub mod oauth;
+pub mod users;

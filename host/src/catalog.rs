@@ -15,6 +15,8 @@ include!(concat!(env!("OUT_DIR"), "/first_party.rs"));
 #[derive(Default)]
 pub struct Catalog {
     connectors: BTreeMap<String, Arc<Connector>>,
+    /// Where each came from (`builtin`, `directory`) and its manifest text.
+    origins: BTreeMap<String, (&'static str, String)>,
 }
 
 /// Why a connector could not be loaded.
@@ -31,6 +33,7 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for (manifest, wasm) in FIRST_PARTY {
             catalog.add(runtime, "built-in connector", manifest, wasm)?;
+            catalog.mark(manifest, "builtin");
         }
         Ok(catalog)
     }
@@ -47,7 +50,10 @@ impl Catalog {
             source_name: source_name.to_string(),
             message,
         };
+        let text = manifest.to_string();
         let manifest = Manifest::parse(manifest).map_err(|e| fail(e.to_string()))?;
+        self.origins
+            .insert(manifest.id.clone(), ("directory", text));
         let (connector, origin) = runtime
             .load(manifest, wasm)
             .map_err(|e| fail(e.to_string()))?;
@@ -74,6 +80,24 @@ impl Catalog {
         let wasm =
             std::fs::read(&wasm_path).map_err(|e| fail(format!("{}: {e}", wasm_path.display())))?;
         self.add(runtime, &name, &manifest, &wasm)
+    }
+
+    fn mark(&mut self, manifest: &str, source: &'static str) {
+        if let Ok(m) = Manifest::parse(manifest) {
+            if let Some(entry) = self.origins.get_mut(&m.id) {
+                entry.0 = source;
+            }
+        }
+    }
+
+    /// Where a connector came from: `builtin` or `directory`.
+    pub fn source_of(&self, id: &str) -> &'static str {
+        self.origins.get(id).map_or("directory", |o| o.0)
+    }
+
+    /// A connector's manifest text.
+    pub fn manifest_text(&self, id: &str) -> Option<&str> {
+        self.origins.get(id).map(|o| o.1.as_str())
     }
 
     /// A connector by id.

@@ -1,17 +1,24 @@
-//! The `heph` command line. `heph connector …` is the partner's test bench: it runs one call of
-//! an installed connector against a connection file, exactly as the engine will.
+//! The `heph` command line: `serve` runs the server; `connector`, `connection`, `user`,
+//! `token`, `oauth-app` and `vault` manage it from the machine it runs on (they work on the
+//! store directly, through the same service layer as the API).
 
-use std::io::Write;
+mod accounts;
+mod connection;
+mod connector;
+mod serve;
+mod vault;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
-use serde_json::{json, Value};
 
-use crate::catalog::Catalog;
-use crate::runtime::{CallOutcome, ConnectionContext, Connector, Limits, Runtime, RuntimeConfig};
+use crate::app::{App, AppConfig};
+use crate::runtime::{Limits, RuntimeConfig};
+use crate::store::User;
 
 /// Heph runs integration connectors as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -24,10 +31,17 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
-struct Global {
-    /// Where heph keeps its data (compiled connectors, …).
+pub(crate) struct Global {
+    /// Where heph keeps its data (the SQLite store, the key file, compiled connectors).
     #[arg(long, env = "HEPH_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// The database: `postgres://USER:PASSWORD@HOST/DB`, or `sqlite://PATH`
+    /// (default: heph.db in the data directory).
+    #[arg(long, env = "HEPH_DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// The URL people reach this server at; OAuth providers redirect to <URL>/oauth/callback.
+    #[arg(long, env = "HEPH_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
     /// Also load the connector in this directory (a heph.toml and a .wasm); repeatable.
     #[arg(
         long = "connector-dir",
@@ -46,305 +60,98 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server: the API and the OAuth callback.
+    Serve(serve::ServeArgs),
     /// Inspect and call the installed connectors.
     #[command(subcommand)]
-    Connector(ConnectorCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum ConnectorCommand {
-    /// List the installed connectors.
-    List,
-    /// Show a connector's manifest, connection fields, actions and triggers with their schemas.
-    Describe {
-        /// The connector's id, such as `wordpress`.
-        id: String,
-    },
-    /// Check a connection: prints who the credentials belong to.
-    Test {
-        /// The connector's id.
-        id: String,
-        #[command(flatten)]
-        connection: ConnectionArg,
-    },
-    /// Run one action and print its JSON result on stdout (errors on stderr, exit code 1).
-    Call {
-        /// The connector's id.
-        id: String,
-        /// The action's name (see `describe`).
-        action: String,
-        #[command(flatten)]
-        connection: ConnectionArg,
-        /// The action's input, a JSON object (`@FILE` reads it from a file).
-        #[arg(long, default_value = "{}")]
-        input: String,
-    },
-    /// Poll a trigger: prints items as JSON lines; the last line on stderr is the next cursor.
-    Poll {
-        /// The connector's id.
-        id: String,
-        /// The trigger's name (see `describe`).
-        trigger: String,
-        #[command(flatten)]
-        connection: ConnectionArg,
-        /// Start from this cursor (as printed by an earlier poll).
-        #[arg(long)]
-        cursor: Option<String>,
-        /// The trigger's configuration, a JSON object.
-        #[arg(long, default_value = "{}")]
-        config: String,
-        /// Follow pages until the trigger has nothing more ready.
-        #[arg(long)]
-        all: bool,
-    },
-}
-
-#[derive(Debug, Args)]
-struct ConnectionArg {
-    /// A JSON file with the connection's fields and secrets, plus
-    /// `"allow_private_network": true|false` (default false).
-    #[arg(long = "connection", value_name = "FILE")]
-    file: PathBuf,
-    /// Print the call log (connector log lines and outbound requests) on stderr.
-    #[arg(long, short)]
-    verbose: bool,
+    Connector(connector::ConnectorCommand),
+    /// Manage a user's connections (accounts at connectors' services).
+    #[command(subcommand)]
+    Connection(connection::ConnectionCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
+    /// Register a connector's OAuth app (client id and secret).
+    #[command(subcommand, name = "oauth-app")]
+    OAuthApp(connection::OAuthAppCommand),
+    /// Manage the master keys that encrypt stored secrets.
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
 }
 
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Command::Connector(command) = cli.command;
-    let runtime = Runtime::new(RuntimeConfig {
+    let global = cli.global;
+    match cli.command {
+        Command::Serve(args) => serve::run(args, &global).await,
+        Command::Connector(command) => connector::run(command, &global).await,
+        Command::Connection(command) => connection::run(command, &global).await,
+        Command::User(command) => accounts::run_user(command, &global).await,
+        Command::Token(command) => accounts::run_token(command, &global).await,
+        Command::OAuthApp(command) => connection::run_oauth_app(command, &global).await,
+        Command::Vault(command) => vault::run(command, &global).await,
+    }
+}
+
+/// The app's configuration from the global flags.
+fn app_config(global: &Global) -> anyhow::Result<AppConfig> {
+    let data_dir = data_dir(global.data_dir.clone())?;
+    let mut config = AppConfig::new(data_dir.clone());
+    config.database_url = global.database_url.clone();
+    if let Some(url) = &global.public_url {
+        config.public_url = url.trim_end_matches('/').to_string();
+    }
+    config.connector_dirs = global.connector_dirs.clone();
+    config.runtime = RuntimeConfig {
         limits: Limits {
-            wall_time: Duration::from_secs(cli.global.timeout.max(1)),
-            memory_bytes: cli.global.memory_mb.max(1) << 20,
+            wall_time: Duration::from_secs(global.timeout.max(1)),
+            memory_bytes: global.memory_mb.max(1) << 20,
             ..Limits::default()
         },
-        cache_dir: Some(data_dir(cli.global.data_dir)?.join("compiled")),
+        cache_dir: Some(data_dir.join("compiled")),
         ..RuntimeConfig::default()
-    })?;
-    let mut catalog = Catalog::first_party(&runtime)?;
-    for dir in &cli.global.connector_dirs {
-        catalog.add_dir(&runtime, dir)?;
-    }
-    let find = |id: &str| {
-        catalog.get(id).cloned().ok_or_else(|| {
-            let known: Vec<_> = catalog.iter().map(|c| c.manifest().id.clone()).collect();
-            anyhow!(
-                "no connector `{id}` is installed (installed: {})",
-                known.join(", ")
-            )
-        })
     };
-    match command {
-        ConnectorCommand::List => {
-            let mut out = std::io::stdout().lock();
-            for c in catalog.iter() {
-                let m = c.manifest();
-                writeln!(
-                    out,
-                    "{:<20} {:<10} {:<12} {}",
-                    m.id, m.version, m.publisher, m.description
-                )?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        ConnectorCommand::Describe { id } => {
-            let connector = find(&id)?;
-            let outcome = connector.describe().await;
-            let description = outcome
-                .result
-                .map_err(|e| anyhow!("describe() failed: {e}"))?;
-            let m = connector.manifest();
-            let doc = json!({
-                "id": m.id, "name": m.name, "version": m.version, "publisher": m.publisher,
-                "description": m.description, "digest": connector.digest(),
-                "auth": m.auth.kind(), "hosts": m.capabilities.hosts,
-                "connection": m.connection_schema(),
-                "actions": description.get("actions"), "triggers": description.get("triggers"),
-            });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        ConnectorCommand::Test { id, connection } => {
-            let connector = find(&id)?;
-            let conn = read_connection(&connector, &connection)?;
-            let outcome = connector.test_connection(&conn).await;
-            Ok(print_json_outcome(outcome, connection.verbose))
-        }
-        ConnectorCommand::Call {
-            id,
-            action,
-            connection,
-            input,
-        } => {
-            let connector = find(&id)?;
-            let conn = read_connection(&connector, &connection)?;
-            let input = parse_json_arg("--input", &input)?;
-            let outcome = connector.run_action(&conn, &action, &input).await;
-            Ok(print_json_outcome(outcome, connection.verbose))
-        }
-        ConnectorCommand::Poll {
-            id,
-            trigger,
-            connection,
-            cursor,
-            config,
-            all,
-        } => {
-            let connector = find(&id)?;
-            let conn = read_connection(&connector, &connection)?;
-            let config = parse_json_arg("--config", &config)?;
-            poll(
-                &connector,
-                &conn,
-                &trigger,
-                &config,
-                cursor,
-                all,
-                connection.verbose,
-            )
-            .await
-        }
+    Ok(config)
+}
+
+/// Opens the store, the vault and the connectors.
+async fn open_app(global: &Global) -> anyhow::Result<Arc<App>> {
+    Ok(App::open(app_config(global)?).await?)
+}
+
+/// The user a command acts for: `--user NAME`, or the only user there is.
+async fn acting_user(app: &App, name: Option<&str>) -> anyhow::Result<User> {
+    if let Some(name) = name {
+        return Ok(app.store.user_by_name(name).await?);
+    }
+    let mut users = app.store.users().await?;
+    match (users.pop(), users.is_empty()) {
+        (Some(user), true) => Ok(user),
+        (None, _) => bail!("there is no user yet: create one with `heph user create NAME --admin`"),
+        (Some(_), false) => bail!("there are several users: say which with --user NAME"),
     }
 }
 
-async fn poll(
-    connector: &Connector,
-    conn: &ConnectionContext,
-    trigger: &str,
-    config: &Value,
-    mut cursor: Option<String>,
-    all: bool,
-    verbose: bool,
-) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut total = 0usize;
-    loop {
-        let outcome = connector
-            .poll(conn, trigger, config, cursor.as_deref())
-            .await;
-        print_log(&outcome, verbose);
-        let page = match outcome.result {
-            Ok(page) => page,
-            Err(e) => {
-                out.flush()?;
-                eprintln!("error [{}]: {e}", e.code());
-                if let Some(c) = &cursor {
-                    eprintln!("cursor: {c}");
-                }
-                return Ok(ExitCode::FAILURE);
-            }
-        };
-        total += page.items.len();
-        for item in &page.items {
-            serde_json::to_writer(&mut out, item)?;
-            out.write_all(b"\n")?;
-        }
-        if page.cursor.is_some() {
-            cursor = page.cursor;
-        }
-        if !(all && page.has_more) {
-            out.flush()?;
-            if verbose {
-                eprintln!("{total} items");
-            }
-            eprintln!("cursor: {}", cursor.unwrap_or_default());
-            return Ok(ExitCode::SUCCESS);
-        }
+/// The admin a command acts as: `--user NAME` (who must be an admin), or the first admin.
+async fn acting_admin(app: &App, name: Option<&str>) -> anyhow::Result<User> {
+    if let Some(name) = name {
+        let user = app.store.user_by_name(name).await?;
+        App::require_admin(&user)?;
+        return Ok(user);
     }
-}
-
-fn print_json_outcome(outcome: CallOutcome<Value>, verbose: bool) -> ExitCode {
-    print_log(&outcome, verbose);
-    match outcome.result {
-        Ok(value) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&value).unwrap_or_default()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error [{}]: {e}", e.code());
-            ExitCode::FAILURE
-        }
+    match app
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.role == crate::store::Role::Admin)
+    {
+        Some(admin) => Ok(admin),
+        None => bail!("there is no admin yet: create one with `heph user create NAME --admin`"),
     }
-}
-
-/// The call log on stderr: always the refusals (they explain a failure), the rest with -v.
-fn print_log<T>(outcome: &CallOutcome<T>, verbose: bool) {
-    for refusal in &outcome.log.refusals {
-        eprintln!("policy: {refusal}");
-    }
-    if !verbose {
-        return;
-    }
-    for r in &outcome.log.requests {
-        let status = r
-            .status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "---".into());
-        eprintln!(
-            "http: {} {} → {status} {} B {:.1} ms{}",
-            r.method,
-            r.url,
-            r.bytes,
-            r.duration.as_secs_f64() * 1000.0,
-            r.error
-                .as_ref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default()
-        );
-    }
-    for l in &outcome.log.lines {
-        eprintln!("log {}: {}", l.level, l.message);
-    }
-    if !outcome.log.output.is_empty() {
-        eprintln!("output: {}", outcome.log.output.trim_end());
-    }
-    eprintln!("call: {:.1} ms", outcome.duration.as_secs_f64() * 1000.0);
-}
-
-fn parse_json_arg(flag: &str, text: &str) -> anyhow::Result<Value> {
-    let text = match text.strip_prefix('@') {
-        Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read {path}"))?
-        }
-        None => text.to_string(),
-    };
-    let value: Value =
-        serde_json::from_str(&text).with_context(|| format!("{flag} is not valid JSON"))?;
-    if !value.is_object() {
-        bail!("{flag} must be a JSON object");
-    }
-    Ok(value)
-}
-
-fn read_connection(
-    connector: &Connector,
-    arg: &ConnectionArg,
-) -> anyhow::Result<ConnectionContext> {
-    let path = &arg.file;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the connection file {}", path.display()))?;
-    let value: Value = serde_json::from_str(&text)
-        .with_context(|| format!("the connection file {} is not valid JSON", path.display()))?;
-    let Value::Object(mut fields) = value else {
-        bail!(
-            "the connection file {} must hold a JSON object",
-            path.display()
-        );
-    };
-    let allow_private = match fields.remove("allow_private_network") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => b,
-        Some(_) => bail!("`allow_private_network` must be true or false"),
-    };
-    Ok(ConnectionContext::from_values(
-        connector.manifest(),
-        &fields,
-        allow_private,
-    )?)
 }
 
 fn data_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -358,4 +165,12 @@ fn data_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         Some(home) => Ok(PathBuf::from(home).join(".local/share/heph")),
         None => bail!("no data directory: set --data-dir or HEPH_DATA_DIR"),
     }
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("(cannot print: {e})"))
+    );
 }

@@ -6,9 +6,12 @@
 //! - [`cli`]: the `heph` command line.
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod connections;
 pub mod manifest;
 pub mod runtime;
 pub mod store;

@@ -29,7 +29,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub use cache::Origin;
 pub use client::ResolveOverrides;
 pub use connector::{CallError, CallOutcome, ConnectionContext, Connector, Item, PollPage};
-pub use credentials::{Credential, CredentialSource, StaticCredentials};
+pub use credentials::{Credential, CredentialFuture, CredentialSource, StaticCredentials};
 pub use limits::Limits;
 
 use crate::manifest::Manifest;

@@ -25,7 +25,7 @@ use sqlx::AnyPool;
 
 pub use connections::{ConnectionRow, ConnectionUpdate, NewConnection, Status};
 pub use connectors::InstalledConnector;
-pub use oauth::{OAuthApp, PendingAuthorization};
+pub use oauth::{app_owner as oauth_app_owner, pending_owner, OAuthApp, PendingAuthorization};
 pub use secrets::{Sealed, SealedRow};
 pub use users::{ApiTokenRow, Role, User};
 

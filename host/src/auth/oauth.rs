@@ -81,25 +81,26 @@ pub struct Authorization {
     pub pkce_verifier: Option<String>,
 }
 
+/// The `oauth2` client with the endpoints heph sets: authorize and token always, revocation
+/// when the manifest names one.
+type ProviderClient = oauth2::Client<
+    oauth2::basic::BasicErrorResponse,
+    oauth2::basic::BasicTokenResponse,
+    oauth2::basic::BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    oauth2::basic::BasicRevocationErrorResponse,
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointMaybeSet,
+    oauth2::EndpointSet,
+>;
+
 fn client(
     config: &OAuth2,
     credentials: &ClientCredentials,
     redirect_uri: Option<&str>,
-) -> Result<
-    oauth2::Client<
-        oauth2::basic::BasicErrorResponse,
-        oauth2::basic::BasicTokenResponse,
-        oauth2::basic::BasicTokenIntrospectionResponse,
-        StandardRevocableToken,
-        oauth2::basic::BasicRevocationErrorResponse,
-        oauth2::EndpointSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointMaybeSet,
-        oauth2::EndpointSet,
-    >,
-    OAuthError,
-> {
+) -> Result<ProviderClient, OAuthError> {
     let bad = |what: &str, e: oauth2::url::ParseError| OAuthError::Failed(format!("{what}: {e}"));
     let mut client = BasicClient::new(ClientId::new(credentials.client_id.clone()))
         .set_auth_uri(
@@ -162,24 +163,39 @@ pub fn authorize(
     })
 }
 
-/// The HTTP function handed to the `oauth2` crate.
-fn transport<'a>(
+/// The HTTP client handed to the `oauth2` crate.
+struct Transport<'a> {
     runtime: &'a Runtime,
     allow_private: bool,
-) -> impl Fn(
-    oauth2::HttpRequest,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, TransportError>> + Send + 'a>,
-> + 'a {
-    move |request| {
+}
+
+type TransportFuture<'c> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, TransportError>> + Send + 'c>,
+>;
+
+impl<'c> oauth2::AsyncHttpClient<'c> for Transport<'_> {
+    type Error = TransportError;
+    type Future = TransportFuture<'c>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let response = runtime.host_request(request, allow_private).await?;
+            let response = self
+                .runtime
+                .host_request(request, self.allow_private)
+                .await?;
             let status = response.status().as_u16();
             if status == 408 || status == 429 || status >= 500 {
                 return Err(TransportError::Status(status));
             }
             Ok(response)
         })
+    }
+}
+
+fn transport(runtime: &Runtime, allow_private: bool) -> Transport<'_> {
+    Transport {
+        runtime,
+        allow_private,
     }
 }
 

@@ -1,0 +1,328 @@
+//! `heph connector …`: the partner's test bench. It runs one call of an installed connector
+//! against a connection file, exactly as the engine will.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::{data_dir, open_app, Global};
+use crate::catalog::Catalog;
+use crate::runtime::{CallOutcome, ConnectionContext, Connector, Limits, Runtime, RuntimeConfig};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ConnectorCommand {
+    /// List the installed connectors.
+    List,
+    /// Show a connector's manifest, connection fields, actions and triggers with their schemas.
+    Describe {
+        /// The connector's id, such as `wordpress`.
+        id: String,
+    },
+    /// Check a connection: prints who the credentials belong to.
+    Test {
+        /// The connector's id.
+        id: String,
+        #[command(flatten)]
+        connection: ConnectionArg,
+    },
+    /// Run one action and print its JSON result on stdout (errors on stderr, exit code 1).
+    Call {
+        /// The connector's id.
+        id: String,
+        /// The action's name (see `describe`).
+        action: String,
+        #[command(flatten)]
+        connection: ConnectionArg,
+        /// The action's input, a JSON object (`@FILE` reads it from a file).
+        #[arg(long, default_value = "{}")]
+        input: String,
+    },
+    /// Poll a trigger: prints items as JSON lines; the last line on stderr is the next cursor.
+    Poll {
+        /// The connector's id.
+        id: String,
+        /// The trigger's name (see `describe`).
+        trigger: String,
+        #[command(flatten)]
+        connection: ConnectionArg,
+        /// Start from this cursor (as printed by an earlier poll).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// The trigger's configuration, a JSON object.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// Follow pages until the trigger has nothing more ready.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Let an installed connector reach private networks (loopback, LAN), or refuse it again.
+    AllowPrivate {
+        /// The connector's id.
+        id: String,
+        /// Refuse private networks again.
+        #[arg(long)]
+        deny: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ConnectionArg {
+    /// A JSON file with the connection's fields and secrets, plus
+    /// `"allow_private_network": true|false` (default false).
+    #[arg(long = "connection", value_name = "FILE")]
+    file: PathBuf,
+    /// Print the call log (connector log lines and outbound requests) on stderr.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// Runs `heph connector …`.
+pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(RuntimeConfig {
+        limits: Limits {
+            wall_time: Duration::from_secs(global.timeout.max(1)),
+            memory_bytes: global.memory_mb.max(1) << 20,
+            ..Limits::default()
+        },
+        cache_dir: Some(data_dir(global.data_dir.clone())?.join("compiled")),
+        ..RuntimeConfig::default()
+    })?;
+    let mut catalog = Catalog::first_party(&runtime)?;
+    for dir in &global.connector_dirs {
+        catalog.add_dir(&runtime, dir)?;
+    }
+    let find = |id: &str| {
+        catalog.get(id).cloned().ok_or_else(|| {
+            let known: Vec<_> = catalog.iter().map(|c| c.manifest().id.clone()).collect();
+            anyhow!(
+                "no connector `{id}` is installed (installed: {})",
+                known.join(", ")
+            )
+        })
+    };
+    match command {
+        ConnectorCommand::AllowPrivate { id, deny } => {
+            let app = open_app(global).await?;
+            app.connector(&id)?;
+            app.store.set_allow_private_network(&id, !deny).await?;
+            eprintln!(
+                "{id}: private networks {}",
+                if deny { "refused" } else { "allowed" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::List => {
+            let mut out = std::io::stdout().lock();
+            for c in catalog.iter() {
+                let m = c.manifest();
+                writeln!(
+                    out,
+                    "{:<20} {:<10} {:<12} {}",
+                    m.id, m.version, m.publisher, m.description
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Describe { id } => {
+            let connector = find(&id)?;
+            let outcome = connector.describe().await;
+            let description = outcome
+                .result
+                .map_err(|e| anyhow!("describe() failed: {e}"))?;
+            let m = connector.manifest();
+            let doc = json!({
+                "id": m.id, "name": m.name, "version": m.version, "publisher": m.publisher,
+                "description": m.description, "digest": connector.digest(),
+                "auth": m.auth.kind(), "hosts": m.capabilities.hosts,
+                "connection": m.connection_schema(),
+                "actions": description.get("actions"), "triggers": description.get("triggers"),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Test { id, connection } => {
+            let connector = find(&id)?;
+            let conn = read_connection(&connector, &connection)?;
+            let outcome = connector.test_connection(&conn).await;
+            Ok(print_json_outcome(outcome, connection.verbose))
+        }
+        ConnectorCommand::Call {
+            id,
+            action,
+            connection,
+            input,
+        } => {
+            let connector = find(&id)?;
+            let conn = read_connection(&connector, &connection)?;
+            let input = parse_json_arg("--input", &input)?;
+            let outcome = connector.run_action(&conn, &action, &input).await;
+            Ok(print_json_outcome(outcome, connection.verbose))
+        }
+        ConnectorCommand::Poll {
+            id,
+            trigger,
+            connection,
+            cursor,
+            config,
+            all,
+        } => {
+            let connector = find(&id)?;
+            let conn = read_connection(&connector, &connection)?;
+            let config = parse_json_arg("--config", &config)?;
+            poll(
+                &connector,
+                &conn,
+                &trigger,
+                &config,
+                cursor,
+                all,
+                connection.verbose,
+            )
+            .await
+        }
+    }
+}
+
+async fn poll(
+    connector: &Connector,
+    conn: &ConnectionContext,
+    trigger: &str,
+    config: &Value,
+    mut cursor: Option<String>,
+    all: bool,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut total = 0usize;
+    loop {
+        let outcome = connector
+            .poll(conn, trigger, config, cursor.as_deref())
+            .await;
+        print_log(&outcome, verbose);
+        let page = match outcome.result {
+            Ok(page) => page,
+            Err(e) => {
+                out.flush()?;
+                eprintln!("error [{}]: {e}", e.code());
+                if let Some(c) = &cursor {
+                    eprintln!("cursor: {c}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        total += page.items.len();
+        for item in &page.items {
+            serde_json::to_writer(&mut out, item)?;
+            out.write_all(b"\n")?;
+        }
+        if page.cursor.is_some() {
+            cursor = page.cursor;
+        }
+        if !(all && page.has_more) {
+            out.flush()?;
+            if verbose {
+                eprintln!("{total} items");
+            }
+            eprintln!("cursor: {}", cursor.unwrap_or_default());
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+fn print_json_outcome(outcome: CallOutcome<Value>, verbose: bool) -> ExitCode {
+    print_log(&outcome, verbose);
+    match outcome.result {
+        Ok(value) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.code());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The call log on stderr: always the refusals (they explain a failure), the rest with -v.
+fn print_log<T>(outcome: &CallOutcome<T>, verbose: bool) {
+    for refusal in &outcome.log.refusals {
+        eprintln!("policy: {refusal}");
+    }
+    if !verbose {
+        return;
+    }
+    for r in &outcome.log.requests {
+        let status = r
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "---".into());
+        eprintln!(
+            "http: {} {} → {status} {} B {:.1} ms{}",
+            r.method,
+            r.url,
+            r.bytes,
+            r.duration.as_secs_f64() * 1000.0,
+            r.error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+    }
+    for l in &outcome.log.lines {
+        eprintln!("log {}: {}", l.level, l.message);
+    }
+    if !outcome.log.output.is_empty() {
+        eprintln!("output: {}", outcome.log.output.trim_end());
+    }
+    eprintln!("call: {:.1} ms", outcome.duration.as_secs_f64() * 1000.0);
+}
+
+fn parse_json_arg(flag: &str, text: &str) -> anyhow::Result<Value> {
+    let text = match text.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read {path}"))?
+        }
+        None => text.to_string(),
+    };
+    let value: Value =
+        serde_json::from_str(&text).with_context(|| format!("{flag} is not valid JSON"))?;
+    if !value.is_object() {
+        bail!("{flag} must be a JSON object");
+    }
+    Ok(value)
+}
+
+fn read_connection(
+    connector: &Connector,
+    arg: &ConnectionArg,
+) -> anyhow::Result<ConnectionContext> {
+    let path = &arg.file;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the connection file {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("the connection file {} is not valid JSON", path.display()))?;
+    let Value::Object(mut fields) = value else {
+        bail!(
+            "the connection file {} must hold a JSON object",
+            path.display()
+        );
+    };
+    let allow_private = match fields.remove("allow_private_network") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => bail!("`allow_private_network` must be true or false"),
+    };
+    Ok(ConnectionContext::from_values(
+        connector.manifest(),
+        &fields,
+        allow_private,
+    )?)
+}

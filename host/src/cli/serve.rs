@@ -1,0 +1,84 @@
+//! `heph serve`: the API server.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::{app_config, Global};
+use crate::app::App;
+
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "HEPH_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+}
+
+/// Logs go to stderr; `HEPH_LOG` filters them (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HEPH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    init_logging();
+    let mut config = app_config(global)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr()?;
+    if global.public_url.is_none() {
+        config.public_url = format!("http://{address}");
+    }
+    let store_name = match &config.database_url {
+        Some(url) => crate::store::redact_url(url),
+        None => config.data_dir.join("heph.db").display().to_string(),
+    };
+    let app = App::open(config).await?;
+    let users = app.store.users().await?.len();
+    tracing::info!(
+        address = %format!("http://{address}"),
+        public_url = %app.config.public_url,
+        store = %store_name,
+        keys = %app.vault.source(),
+        connectors = app.catalog.iter().count(),
+        ready_ms = started.elapsed().as_millis() as u64,
+        "heph is listening"
+    );
+    if users == 0 {
+        tracing::warn!("there are no users yet: create the first admin with `heph user create NAME --admin`, which prints its API token");
+    }
+    crate::api::serve(app.clone(), listener, shutdown_signal()).await?;
+    app.store.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing the requests in flight");
+}

@@ -1,0 +1,244 @@
+//! A stored connection's credential, as the runtime asks for it. Static kinds (basic, bearer,
+//! API key) are built once from the opened secrets. OAuth keeps the access token and refreshes
+//! it before it expires, and once more when the provider answers 401:
+//!
+//! - one refresh at a time per connection: callers wait on the connection's lock, then see
+//!   that the stored credential version moved on and take the new token instead of refreshing
+//!   again (this also holds across processes: a refresh saves only over the version it read);
+//! - a rotated refresh token is saved in the same transaction as the new access token;
+//! - `invalid_grant` marks the connection `needs_reauth`; a retryable failure (408, 429, 5xx,
+//!   timeout) changes nothing and keeps using the current token while it is still valid.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::app::App;
+use crate::auth::oauth::{self, OAuthError};
+use crate::manifest::OAuth2;
+use crate::runtime::{Credential, CredentialFuture, CredentialSource};
+use crate::store::{now_ms, Status};
+
+use super::{ACCESS_TOKEN, REFRESH_TOKEN};
+
+/// The credential of one stored connection, for the calls made through it.
+pub struct StoredCredentials {
+    pub(super) app: Arc<App>,
+    pub(super) connection_id: String,
+    pub(super) connector_id: String,
+    /// The manifest's secret fields, opened (for webhook signature checks).
+    pub(super) secrets: Map<String, Value>,
+    pub(super) kind: Kind,
+    /// Set when a refresh was refused for good during this call.
+    pub(super) needs_reauth: AtomicBool,
+}
+
+pub(super) enum Kind {
+    Static(Credential),
+    OAuth {
+        config: OAuth2,
+        allow_private: bool,
+        current: tokio::sync::Mutex<Token>,
+    },
+}
+
+#[derive(Clone)]
+pub(super) struct Token {
+    pub access_token: String,
+    pub expires_at: Option<i64>,
+    pub version: i64,
+}
+
+impl StoredCredentials {
+    /// Whether a refresh was refused for good (`invalid_grant`) during this call.
+    pub fn needs_reauth(&self) -> bool {
+        self.needs_reauth.load(Ordering::Relaxed)
+    }
+
+    fn expiring(&self, token: &Token) -> bool {
+        let margin = self.app.config.refresh_margin.as_millis() as i64;
+        token.expires_at.is_some_and(|at| now_ms() + margin >= at)
+    }
+
+    /// Refreshes the token unless someone else already did since version `seen`.
+    async fn refresh(
+        &self,
+        config: &OAuth2,
+        allow_private: bool,
+        seen: i64,
+    ) -> Result<Credential, String> {
+        let Kind::OAuth { current, .. } = &self.kind else {
+            return Err("not an OAuth connection".into());
+        };
+        let lock = self.app.refresh_lock(&self.connection_id);
+        let _only_one = lock.lock().await;
+        let app = &self.app;
+        let row = app
+            .store
+            .connection_by_id(&self.connection_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let owner = super::owner(&self.connection_id);
+        let secrets = app
+            .store
+            .secrets_of(&owner)
+            .await
+            .map_err(|e| e.to_string())?;
+        let open = |field: &str| -> Result<Option<String>, String> {
+            secrets
+                .iter()
+                .find(|(f, _)| f == field)
+                .map(|(f, sealed)| {
+                    app.vault
+                        .open_string(&owner, f, sealed)
+                        .map_err(|e| e.to_string())
+                })
+                .transpose()
+        };
+        if row.credential_version != seen {
+            // Another call (or process) refreshed while this one waited: use its token.
+            if let Some(access_token) = open(ACCESS_TOKEN)? {
+                let token = Token {
+                    access_token,
+                    expires_at: row.token_expires_at,
+                    version: row.credential_version,
+                };
+                *current.lock().await = token.clone();
+                if !self.expiring(&token) {
+                    return Ok(Credential::Bearer(token.access_token));
+                }
+            }
+        }
+        let Some(refresh_token) = open(REFRESH_TOKEN)? else {
+            let message = "the provider gave no refresh token and the access token has expired: connect again";
+            self.mark_reauth(message).await;
+            return Err(message.into());
+        };
+        let client = app
+            .oauth_client_credentials(&self.connector_id)
+            .await
+            .map_err(|e| e.message)?;
+        match oauth::refresh(&app.runtime, allow_private, config, &client, &refresh_token).await {
+            Ok(tokens) => {
+                let expires_at = tokens.expires_in.map(|d| now_ms() + d.as_millis() as i64);
+                let mut puts = vec![app
+                    .vault
+                    .seal_str(&owner, ACCESS_TOKEN, &tokens.access_token)
+                    .map_err(|e| e.to_string())?];
+                if let Some(rotated) = &tokens.refresh_token {
+                    puts.push(
+                        app.vault
+                            .seal_str(&owner, REFRESH_TOKEN, rotated)
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+                let saved = app
+                    .store
+                    .save_refreshed_credentials(
+                        &self.connection_id,
+                        row.credential_version,
+                        expires_at,
+                        &puts,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !saved {
+                    tracing::warn!(connection = %self.connection_id, "another process refreshed the token at the same moment; its token is kept");
+                }
+                tracing::info!(connection = %self.connection_id, rotated = tokens.refresh_token.is_some(), "refreshed the OAuth access token");
+                *current.lock().await = Token {
+                    access_token: tokens.access_token.clone(),
+                    expires_at,
+                    version: row.credential_version + 1,
+                };
+                Ok(Credential::Bearer(tokens.access_token))
+            }
+            Err(OAuthError::InvalidGrant(message)) => {
+                let message = format!("{message}; connect the account again");
+                self.mark_reauth(&message).await;
+                Err(message)
+            }
+            Err(OAuthError::Retryable(message)) => {
+                tracing::warn!(connection = %self.connection_id, %message, "token refresh failed; will retry later");
+                let token = current.lock().await.clone();
+                match token.expires_at {
+                    Some(at) if at > now_ms() => Ok(Credential::Bearer(token.access_token)),
+                    _ => Err(format!(
+                        "refreshing the token failed, try again later: {message}"
+                    )),
+                }
+            }
+            Err(OAuthError::Failed(message)) => {
+                let _ = app
+                    .store
+                    .set_connection_status(&self.connection_id, Status::Error, Some(&message))
+                    .await;
+                Err(message)
+            }
+        }
+    }
+
+    async fn mark_reauth(&self, message: &str) {
+        self.needs_reauth.store(true, Ordering::Relaxed);
+        tracing::warn!(connection = %self.connection_id, "the OAuth grant is no longer valid; the connection needs re-authorization");
+        let _ = self
+            .app
+            .store
+            .set_connection_status(&self.connection_id, Status::NeedsReauth, Some(message))
+            .await;
+    }
+}
+
+impl CredentialSource for StoredCredentials {
+    fn credential(&self) -> CredentialFuture<'_> {
+        Box::pin(async move {
+            match &self.kind {
+                Kind::Static(credential) => Ok(credential.clone()),
+                Kind::OAuth {
+                    config,
+                    allow_private,
+                    current,
+                } => {
+                    let token = current.lock().await.clone();
+                    if self.expiring(&token) {
+                        self.refresh(config, *allow_private, token.version).await
+                    } else {
+                        Ok(Credential::Bearer(token.access_token))
+                    }
+                }
+            }
+        })
+    }
+
+    fn secret(&self, field: &str) -> Option<String> {
+        self.secrets
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    fn refreshable(&self) -> bool {
+        matches!(self.kind, Kind::OAuth { .. })
+    }
+
+    fn rejected(&self, used: &Credential) -> CredentialFuture<'_> {
+        let used = used.clone();
+        Box::pin(async move {
+            let Kind::OAuth {
+                config,
+                allow_private,
+                current,
+            } = &self.kind
+            else {
+                return Err("this credential cannot be refreshed".to_string());
+            };
+            let token = current.lock().await.clone();
+            if used != Credential::Bearer(token.access_token.clone()) {
+                // Refreshed meanwhile by another request of this call.
+                return Ok(Credential::Bearer(token.access_token));
+            }
+            self.refresh(config, *allow_private, token.version).await
+        })
+    }
+}

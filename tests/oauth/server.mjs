@@ -1,0 +1,77 @@
+// A real OAuth 2.0 / OpenID Connect authorization server for heph's tests: oidc-provider, the
+// OpenID-certified implementation, on loopback. Its login and consent pages are the library's
+// development interactions (any login name, any password).
+//
+//   node server.mjs PORT REDIRECT_URI [ACCESS_TOKEN_TTL_SECONDS]
+//
+// Clients: `heph-basic` authenticates at the token endpoint with HTTP Basic, `heph-body` with
+// client_id/client_secret in the form body; both must use PKCE. Refresh tokens rotate, and a
+// reused one revokes the whole grant. GET /__stats answers how many token requests of each
+// grant type succeeded or failed, so the tests can count refreshes.
+import http from 'node:http';
+import Provider from 'oidc-provider';
+
+const [port, redirectUri, accessTtl = '3600'] = process.argv.slice(2);
+if (!port || !redirectUri) {
+  console.error('usage: node server.mjs PORT REDIRECT_URI [ACCESS_TOKEN_TTL_SECONDS]');
+  process.exit(2);
+}
+const issuer = `http://127.0.0.1:${port}`;
+const client = (id, method) => ({
+  client_id: id,
+  client_secret: `${id}-secret`,
+  redirect_uris: [redirectUri],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: method,
+});
+
+const provider = new Provider(issuer, {
+  clients: [client('heph-basic', 'client_secret_basic'), client('heph-body', 'client_secret_post')],
+  pkce: { required: () => true },
+  features: {
+    devInteractions: { enabled: true },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+  },
+  scopes: ['openid', 'offline_access', 'profile', 'email'],
+  claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
+  rotateRefreshToken: true,
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  ttl: {
+    AccessToken: Number(accessTtl),
+    AuthorizationCode: 60,
+    RefreshToken: 3600,
+    Grant: 3600,
+    Interaction: 600,
+    Session: 3600,
+    IdToken: 3600,
+  },
+  async findAccount(ctx, sub) {
+    return {
+      accountId: sub,
+      async claims() {
+        return { sub, name: `Learner ${sub}`, email: `${sub}@example.test` };
+      },
+    };
+  },
+  cookies: { keys: ['heph-test-cookie-key'] },
+});
+
+const stats = {};
+const count = (key) => { stats[key] = (stats[key] || 0) + 1; };
+provider.on('grant.success', (ctx) => count(`${ctx.oidc.params.grant_type}.success`));
+provider.on('grant.error', (ctx, err) => count(`${ctx.oidc.params?.grant_type}.error.${err.error}`));
+provider.on('revocation.success', () => count('revocation.success'));
+
+const callback = provider.callback();
+http.createServer((req, res) => {
+  if (req.url === '/__stats') {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(stats));
+    return;
+  }
+  callback(req, res);
+}).listen(Number(port), '127.0.0.1', () => {
+  console.log(`ready ${issuer}`);
+});
