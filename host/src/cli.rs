@@ -56,6 +56,14 @@ pub(crate) struct Global {
     /// Memory limit of one connector instance, in MiB.
     #[arg(long, default_value_t = 64, global = true)]
     memory_mb: usize,
+    /// Refresh an OAuth access token this many seconds before it expires.
+    #[arg(
+        long,
+        env = "HEPH_OAUTH_REFRESH_MARGIN",
+        default_value_t = 60,
+        global = true
+    )]
+    oauth_refresh_margin: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +113,7 @@ fn app_config(global: &Global) -> anyhow::Result<AppConfig> {
         config.public_url = url.trim_end_matches('/').to_string();
     }
     config.connector_dirs = global.connector_dirs.clone();
+    config.refresh_margin = Duration::from_secs(global.oauth_refresh_margin);
     config.runtime = RuntimeConfig {
         limits: Limits {
             wall_time: Duration::from_secs(global.timeout.max(1)),

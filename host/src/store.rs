@@ -134,6 +134,13 @@ impl Store {
         self.backend
     }
 
+    /// Runs a statement as it is. For tests and maintenance tools only: the rest of heph uses
+    /// the typed methods.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
         self.pool.close().await;

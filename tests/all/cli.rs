@@ -9,20 +9,9 @@ use heph_tests::json_of;
 use heph_tests::wordpress::wordpress;
 use serde_json::{json, Value};
 
-/// The `heph` binary that `cargo test --workspace` built beside this test binary.
+/// The `heph` binary with this module's data directory.
 fn heph() -> Command {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin = dir.join("heph");
-    assert!(
-        bin.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` (or scripts/test)",
-        bin.display()
-    );
-    let mut cmd = Command::new(bin);
+    let mut cmd = Command::new(heph_tests::heph_binary());
     cmd.env("HEPH_DATA_DIR", data_dir())
         .env_remove("HEPH_CONNECTOR_DIR");
     cmd

@@ -3,7 +3,9 @@
 //! - `sandbox`: hostile connectors, one per attack.
 //! - `wordpress`: the WordPress connector against a real WordPress.
 //! - `cli`: the `heph` command line as a user runs it.
+//! - `oauth`: connections through a real OAuth 2.0 server, with `heph serve`.
 
 mod cli;
+mod oauth;
 mod sandbox;
 mod wordpress;

@@ -56,6 +56,8 @@ const provider = new Provider(issuer, {
     };
   },
   cookies: { keys: ['heph-test-cookie-key'] },
+  // Expired means expired: the tests let access tokens run out on purpose.
+  clockTolerance: 0,
 });
 
 const stats = {};

@@ -1,6 +1,10 @@
 //! Support for Heph's end-to-end tests: the test connectors, a local upstream server that
-//! records what it receives, a plain HTTP client, and the real WordPress fixture.
+//! records what it receives, a plain HTTP client, the real WordPress, a real OAuth server,
+//! PostgreSQL, and `heph serve` run as a user runs it.
 
+pub mod heph_server;
+pub mod oauth_server;
+pub mod postgres;
 pub mod upstream;
 pub mod wordpress;
 
@@ -65,4 +69,64 @@ pub fn tokio() -> tokio::runtime::Runtime {
 /// Parses JSON text or panics with it.
 pub fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The `heph` binary that `cargo test --workspace` built beside the test binary.
+pub fn heph_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = dir.join("heph");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or scripts/test)",
+        bin.display()
+    );
+    bin
+}
+
+/// A connector directory holding the `oauth_probe` test component with a manifest for the
+/// provider at `issuer`: id `id`, client authentication `client_auth` (`basic` or `body`).
+pub fn oauth_probe_dir(issuer: &str, id: &str, client_auth: &str) -> std::path::PathBuf {
+    let (_, _, wasm) = GUESTS
+        .iter()
+        .find(|(n, ..)| *n == "oauth_probe")
+        .expect("the oauth_probe guest");
+    let dir = std::env::temp_dir().join(format!(
+        "heph-{id}-{}",
+        hex::encode(heph::vault::random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).expect("connector dir");
+    let manifest = format!(
+        r#"id = "{id}"
+name = "OAuth probe"
+version = "0.1.0"
+publisher = "heph-tests"
+contract = "0.1.0"
+description = "Test connector: calls the provider's userinfo endpoint with the host's token."
+
+[auth]
+kind = "oauth2"
+authorize_url = "{issuer}/auth"
+token_url = "{issuer}/token"
+revoke_url = "{issuer}/token/revocation"
+scopes = ["openid", "profile", "email"]
+client_auth = "{client_auth}"
+authorize_params = {{ prompt = "consent" }}
+
+[[connection.fields]]
+name = "api_base"
+title = "Provider URL"
+format = "uri"
+required = true
+
+[capabilities]
+hosts = ["{{api_base}}"]
+"#
+    );
+    std::fs::write(dir.join("heph.toml"), manifest).expect("manifest");
+    std::fs::write(dir.join("oauth_probe.wasm"), wasm).expect("component");
+    dir
 }

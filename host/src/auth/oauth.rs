@@ -13,8 +13,8 @@ use std::time::Duration;
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope,
-    StandardRevocableToken, TokenResponse, TokenUrl,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    TokenResponse, TokenUrl,
 };
 
 use crate::manifest::{ClientAuth, OAuth2};
@@ -81,8 +81,8 @@ pub struct Authorization {
     pub pkce_verifier: Option<String>,
 }
 
-/// The `oauth2` client with the endpoints heph sets: authorize and token always, revocation
-/// when the manifest names one.
+/// The `oauth2` client with the endpoints heph sets: authorize and token (revocation is
+/// done by [`revoke`]).
 type ProviderClient = oauth2::Client<
     oauth2::basic::BasicErrorResponse,
     oauth2::basic::BasicTokenResponse,
@@ -92,7 +92,7 @@ type ProviderClient = oauth2::Client<
     oauth2::EndpointSet,
     oauth2::EndpointNotSet,
     oauth2::EndpointNotSet,
-    oauth2::EndpointMaybeSet,
+    oauth2::EndpointNotSet,
     oauth2::EndpointSet,
 >;
 
@@ -107,14 +107,6 @@ fn client(
             AuthUrl::new(config.authorize_url.clone()).map_err(|e| bad("authorize_url", e))?,
         )
         .set_token_uri(TokenUrl::new(config.token_url.clone()).map_err(|e| bad("token_url", e))?)
-        .set_revocation_url_option(
-            config
-                .revoke_url
-                .clone()
-                .map(RevocationUrl::new)
-                .transpose()
-                .map_err(|e| bad("revoke_url", e))?,
-        )
         .set_auth_type(match config.client_auth {
             ClientAuth::Basic => AuthType::BasicAuth,
             ClientAuth::Body => AuthType::RequestBody,
@@ -269,6 +261,10 @@ pub async fn refresh(
 }
 
 /// Revokes a token (RFC 7009). `Ok(false)` when the provider has no revocation endpoint.
+///
+/// Written out rather than through the `oauth2` crate, which insists on an `https`
+/// revocation URL: the address policy of [`Runtime::host_request`] already decides which
+/// destinations an install may reach, plain-HTTP loopback included when the admin allowed it.
 pub async fn revoke(
     runtime: &Runtime,
     allow_private: bool,
@@ -277,25 +273,91 @@ pub async fn revoke(
     token: &str,
     is_refresh_token: bool,
 ) -> Result<bool, OAuthError> {
-    if config.revoke_url.is_none() {
+    let Some(url) = &config.revoke_url else {
         return Ok(false);
-    }
-    let client = client(config, credentials, None)?;
-    let http = transport(runtime, allow_private);
-    let token = if is_refresh_token {
-        StandardRevocableToken::RefreshToken(RefreshToken::new(token.to_string()))
-    } else {
-        StandardRevocableToken::AccessToken(oauth2::AccessToken::new(token.to_string()))
     };
-    let request = client
-        .revoke_token(token)
-        .map_err(|e| OAuthError::Failed(e.to_string()))?;
-    match request.request_async(&http).await {
-        Ok(()) => Ok(true),
-        Err(RequestTokenError::Request(e)) => Err(OAuthError::Retryable(e.to_string())),
-        Err(RequestTokenError::ServerResponse(r)) => Err(OAuthError::Failed(r.error().to_string())),
-        Err(e) => Err(OAuthError::Failed(e.to_string())),
+    // Revoking twice is harmless, so a request lost to the network is sent once more.
+    let mut attempt = 0;
+    let response = loop {
+        attempt += 1;
+        let request = revocation_request(url, config, credentials, token, is_refresh_token)?;
+        match runtime.host_request(request, allow_private).await {
+            Ok(response) => break response,
+            Err(HostHttpError::Refused(m)) => return Err(OAuthError::Failed(m)),
+            Err(HostHttpError::Network(_)) if attempt == 1 => continue,
+            Err(other) => return Err(OAuthError::Retryable(other.to_string())),
+        }
+    };
+    let status = response.status().as_u16();
+    match status {
+        200..=299 => Ok(true),
+        408 | 429 | 500..=599 => Err(OAuthError::Retryable(format!("HTTP {status}"))),
+        _ => {
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body()).unwrap_or_default();
+            Err(OAuthError::Failed(format!(
+                "the provider refused the revocation (HTTP {status}{})",
+                body["error"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )))
+        }
     }
+}
+
+/// The RFC 7009 request. (A plain function: the form serializer is not `Send`, so it must not
+/// live inside the async caller.)
+fn revocation_request(
+    url: &str,
+    config: &OAuth2,
+    credentials: &ClientCredentials,
+    token: &str,
+    is_refresh_token: bool,
+) -> Result<http::Request<Vec<u8>>, OAuthError> {
+    let hint = if is_refresh_token {
+        "refresh_token"
+    } else {
+        "access_token"
+    };
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("token", token)
+        .append_pair("token_type_hint", hint);
+    let mut request = http::Request::post(url)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(http::header::ACCEPT, "application/json");
+    match config.client_auth {
+        ClientAuth::Basic => {
+            // RFC 6749 2.3.1: both parts form-urlencoded before the Basic encoding.
+            let encode =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let pair = format!(
+                "{}:{}",
+                encode(&credentials.client_id),
+                encode(&credentials.client_secret)
+            );
+            use base64::Engine as _;
+            request = request.header(
+                http::header::AUTHORIZATION,
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ),
+            );
+        }
+        ClientAuth::Body => {
+            form.append_pair("client_id", &credentials.client_id);
+            if !credentials.client_secret.is_empty() {
+                form.append_pair("client_secret", &credentials.client_secret);
+            }
+        }
+    }
+    request
+        .body(form.finish().into_bytes())
+        .map_err(|e| OAuthError::Failed(format!("revoke_url: {e}")))
 }
 
 /// The redirect URI heph registers: `<public URL>/oauth/callback`.

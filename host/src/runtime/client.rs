@@ -53,7 +53,10 @@ impl OutboundClient {
                 .enable_http1()
                 .wrap_connector(http);
             Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(60))
+                // Below the 5 s keep-alive of Node's and Apache's servers: a connection the
+                // server is about to close is not reused (that request would fail with a reset).
+                .pool_idle_timeout(Duration::from_secs(4))
+                .pool_timer(hyper_util::rt::TokioTimer::new())
                 .pool_max_idle_per_host(32)
                 .build(https)
         };
