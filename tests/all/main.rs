@@ -3,9 +3,11 @@
 //! - `sandbox`: hostile connectors, one per attack.
 //! - `wordpress`: the WordPress connector against a real WordPress.
 //! - `cli`: the `heph` command line as a user runs it.
+//! - `connections`: connections through `heph serve` on SQLite and PostgreSQL; the vault.
 //! - `oauth`: connections through a real OAuth 2.0 server, with `heph serve`.
 
 mod cli;
+mod connections;
 mod oauth;
 mod sandbox;
 mod wordpress;

@@ -211,6 +211,30 @@ impl Api {
         )
     }
 
+    /// Sends a raw body as `application/json` (malformed on purpose).
+    pub async fn send_raw(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let response = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("API request");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text.clone());
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// GET.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.send("GET", path, None).await
