@@ -391,6 +391,7 @@ impl App {
             secrets: opened,
             kind,
             needs_reauth: AtomicBool::new(false),
+            refresh_deferred: AtomicBool::new(false),
         });
         let context = ConnectionContext {
             public: row.fields.clone(),
@@ -413,6 +414,14 @@ impl App {
             outcome.result = Err(CallError::Unauthorized(
                 "the provider no longer accepts this connection's grant: connect the account again"
                     .into(),
+            ));
+            return outcome;
+        }
+        if credentials.is_some_and(|c| c.refresh_deferred()) && outcome.result.is_err() {
+            // The provider could not refresh the token just now: worth retrying, and nothing
+            // to say about the connection itself, which stays as it was.
+            outcome.result = Err(CallError::Transient(
+                "the provider's token endpoint is unavailable; the token will be refreshed on a later try".into(),
             ));
             return outcome;
         }

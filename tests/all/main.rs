@@ -4,10 +4,12 @@
 //! - `wordpress`: the WordPress connector against a real WordPress.
 //! - `cli`: the `heph` command line as a user runs it.
 //! - `connections`: connections through `heph serve` on SQLite and PostgreSQL; the vault.
+//! - `store`: the store and the vault, on SQLite and PostgreSQL alike.
 //! - `oauth`: connections through a real OAuth 2.0 server, with `heph serve`.
 
 mod cli;
 mod connections;
 mod oauth;
 mod sandbox;
+mod store;
 mod wordpress;

@@ -479,3 +479,44 @@ fn a_provider_that_wants_client_credentials_in_the_body() {
         assert!(s.server.log().contains("refreshed the OAuth access token"));
     });
 }
+
+#[test]
+fn a_refresh_that_meets_503_429_or_timeouts_is_retried_later_and_changes_nothing() {
+    heph_tests::tokio().block_on(async {
+        let s = setup("basic", 3600, 60).await;
+        let id = s.connect().await;
+        let refresh_before = peek_secret(&s.server, &id, REFRESH).await.unwrap();
+        execute_sql(
+            &s.server,
+            &format!("UPDATE connections SET token_expires_at = 1 WHERE id = '{id}'"),
+        )
+        .await;
+        for status in [503, 429, 500, 408] {
+            s.provider.fail_token_requests(status, 1).await;
+            let (code, body) = s.call(&id, "me").await;
+            assert_eq!(code, 502, "{body}");
+            assert_eq!(
+                body["error"]["details"]["connector_code"], "transient",
+                "HTTP {status}: {body}"
+            );
+            let view = s.connection(&id).await;
+            assert_eq!(
+                view["status"], "ok",
+                "HTTP {status} leaves the connection as it was: {view}"
+            );
+            assert_eq!(
+                peek_secret(&s.server, &id, REFRESH).await.unwrap(),
+                refresh_before
+            );
+        }
+        assert_eq!(s.provider.refreshes().await, 0);
+        // The provider is back: the next use refreshes and works.
+        let (code, body) = s.call(&id, "me").await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(s.provider.refreshes().await, 1);
+        assert!(s
+            .server
+            .log()
+            .contains("token refresh failed; will retry later"));
+    });
+}

@@ -7,7 +7,8 @@
 // Clients: `heph-basic` authenticates at the token endpoint with HTTP Basic, `heph-body` with
 // client_id/client_secret in the form body; both must use PKCE. Refresh tokens rotate, and a
 // reused one revokes the whole grant. GET /__stats answers how many token requests of each
-// grant type succeeded or failed, so the tests can count refreshes.
+// grant type succeeded or failed, so the tests can count refreshes; POST /__fail_token makes
+// the token endpoint fail for a while.
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -66,8 +67,27 @@ provider.on('grant.success', (ctx) => count(`${ctx.oidc.params.grant_type}.succe
 provider.on('grant.error', (ctx, err) => count(`${ctx.oidc.params?.grant_type}.error.${err.error}`));
 provider.on('revocation.success', () => count('revocation.success'));
 
+// POST /__fail_token?status=503&count=1 makes the next token requests fail with that status,
+// as a provider under load or in an outage answers.
+let failToken = { status: 0, count: 0 };
+
 const callback = provider.callback();
 http.createServer((req, res) => {
+  const url = new URL(req.url, issuer);
+  if (url.pathname === '/__fail_token' && req.method === 'POST') {
+    failToken = { status: Number(url.searchParams.get('status')), count: Number(url.searchParams.get('count') || 1) };
+    res.end('{}');
+    return;
+  }
+  if (url.pathname === '/token' && failToken.count > 0) {
+    failToken.count -= 1;
+    count(`token.failed.${failToken.status}`);
+    res.statusCode = failToken.status;
+    if (failToken.status === 429) res.setHeader('retry-after', '30');
+    res.setHeader('content-type', 'text/html');
+    res.end('<html><body>temporarily unavailable</body></html>');
+    return;
+  }
   if (req.url === '/__stats') {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(stats));

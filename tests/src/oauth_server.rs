@@ -126,6 +126,18 @@ impl Provider {
         )
     }
 
+    /// Makes the next `count` token requests fail with `status`.
+    pub async fn fail_token_requests(&self, status: u16, count: u32) {
+        reqwest::Client::new()
+            .post(format!(
+                "{}/__fail_token?status={status}&count={count}",
+                self.issuer
+            ))
+            .send()
+            .await
+            .expect("fail_token");
+    }
+
     /// RFC 7662 introspection of a token.
     pub async fn introspect(&self, client: (&str, &str), token: &str) -> Value {
         self.post_form("/token/introspection", client, &[("token", token)])

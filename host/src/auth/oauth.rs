@@ -364,3 +364,112 @@ fn revocation_request(
 pub fn redirect_uri(public_url: &str) -> String {
     format!("{}/oauth/callback", public_url.trim_end_matches('/'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Auth, Manifest};
+
+    fn manifest(auth: &str) -> OAuth2 {
+        let text = format!(
+            "id='p'\nname='P'\nversion='1'\npublisher='x'\ncontract='0.1.0'\n[auth]\nkind='oauth2'\n{auth}"
+        );
+        match Manifest::parse(&text).unwrap().auth {
+            Auth::OAuth2(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn query(url: &str) -> Vec<(String, String)> {
+        url::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect()
+    }
+
+    const CLIENT: fn() -> ClientCredentials = || ClientCredentials {
+        client_id: "the-client".into(),
+        client_secret: "s".into(),
+    };
+
+    #[test]
+    fn google_style_extra_parameters_and_pkce() {
+        let config = manifest(
+            "authorize_url='https://accounts.example/o/oauth2/v2/auth'\ntoken_url='https://oauth2.example/token'\n\
+             scopes=['openid','https://www.example/auth/calendar']\nauthorize_params={access_type='offline', prompt='consent'}\n",
+        );
+        assert_eq!(
+            config.client_auth,
+            ClientAuth::Basic,
+            "the standard's default"
+        );
+        let started = authorize(&config, &CLIENT(), "https://heph.example/oauth/callback").unwrap();
+        let q = query(&started.url);
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("response_type"), Some("code"));
+        assert_eq!(get("client_id"), Some("the-client"));
+        assert_eq!(
+            get("redirect_uri"),
+            Some("https://heph.example/oauth/callback")
+        );
+        assert_eq!(
+            get("scope"),
+            Some("openid https://www.example/auth/calendar")
+        );
+        assert_eq!(get("access_type"), Some("offline"));
+        assert_eq!(get("prompt"), Some("consent"));
+        assert_eq!(get("code_challenge_method"), Some("S256"));
+        assert_eq!(get("state"), Some(started.state.as_str()));
+        let verifier = started.pkce_verifier.unwrap();
+        use base64::Engine as _;
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+        assert_eq!(get("code_challenge"), Some(challenge.as_str()));
+        let again = authorize(&config, &CLIENT(), "https://heph.example/oauth/callback").unwrap();
+        assert_ne!(again.state, started.state, "a fresh state per flow");
+    }
+
+    #[test]
+    fn comma_scopes_and_body_client_auth() {
+        let config = manifest(
+            "authorize_url='https://p.example/auth'\ntoken_url='https://p.example/token'\n\
+             scopes=['read','write']\nscope_separator=','\nclient_auth='body'\npkce=false\n",
+        );
+        assert_eq!(config.client_auth, ClientAuth::Body);
+        let started = authorize(&config, &CLIENT(), "https://h/oauth/callback").unwrap();
+        let q = query(&started.url);
+        assert!(q.contains(&("scope".into(), "read,write".into())), "{q:?}");
+        assert!(!q.iter().any(|(k, _)| k == "code_challenge"));
+        assert!(started.pkce_verifier.is_none());
+        let request = revocation_request("https://p.example/revoke", &manifest("authorize_url='https://p.example/a'\ntoken_url='https://p.example/t'\nrevoke_url='https://p.example/revoke'\nclient_auth='body'\n"), &CLIENT(), "tok", true).unwrap();
+        let body = String::from_utf8(request.body().clone()).unwrap();
+        assert_eq!(
+            body,
+            "token=tok&token_type_hint=refresh_token&client_id=the-client&client_secret=s"
+        );
+        assert!(request.headers().get(http::header::AUTHORIZATION).is_none());
+    }
+
+    #[test]
+    fn bad_oauth_manifests_are_explained() {
+        for (auth, needle) in [
+            (
+                "authorize_url='nope'\ntoken_url='https://t'\n",
+                "authorize_url",
+            ),
+            (
+                "authorize_url='https://a'\ntoken_url='ftp://t'\n",
+                "token_url",
+            ),
+            (
+                "authorize_url='https://a'\ntoken_url='https://t'\nscope_separator=';'\n",
+                "scope_separator",
+            ),
+        ] {
+            let text = format!("id='p'\nname='P'\nversion='1'\npublisher='x'\ncontract='0.1.0'\n[auth]\nkind='oauth2'\n{auth}");
+            let err = Manifest::parse(&text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+}

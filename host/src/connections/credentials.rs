@@ -32,6 +32,9 @@ pub struct StoredCredentials {
     pub(super) kind: Kind,
     /// Set when a refresh was refused for good during this call.
     pub(super) needs_reauth: AtomicBool,
+    /// Set when a refresh failed for a passing reason (408, 429, 5xx, timeout) and the token
+    /// could not be used: the call should be retried later; the connection is left as it was.
+    pub(super) refresh_deferred: AtomicBool,
 }
 
 pub(super) enum Kind {
@@ -54,6 +57,11 @@ impl StoredCredentials {
     /// Whether a refresh was refused for good (`invalid_grant`) during this call.
     pub fn needs_reauth(&self) -> bool {
         self.needs_reauth.load(Ordering::Relaxed)
+    }
+
+    /// Whether a refresh failed for a passing reason and the call could not go on.
+    pub fn refresh_deferred(&self) -> bool {
+        self.refresh_deferred.load(Ordering::Relaxed)
     }
 
     fn expiring(&self, token: &Token) -> bool {
@@ -164,9 +172,12 @@ impl StoredCredentials {
                 let token = current.lock().await.clone();
                 match token.expires_at {
                     Some(at) if at > now_ms() => Ok(Credential::Bearer(token.access_token)),
-                    _ => Err(format!(
-                        "refreshing the token failed, try again later: {message}"
-                    )),
+                    _ => {
+                        self.refresh_deferred.store(true, Ordering::Relaxed);
+                        Err(format!(
+                            "refreshing the token failed, try again later: {message}"
+                        ))
+                    }
                 }
             }
             Err(OAuthError::Failed(message)) => {

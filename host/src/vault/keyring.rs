@@ -267,3 +267,61 @@ pub fn write_key_file(path: &Path, keyring: &Keyring) -> Result<(), VaultError> 
     std::fs::rename(&tmp, path).map_err(fail)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_and_their_ids_follow_the_key() {
+        let key = MasterKey::generate();
+        let again = MasterKey::parse(&key.to_base64()).unwrap();
+        assert_eq!(again.id(), key.id());
+        assert!(key.id().starts_with('k') && key.id().len() == 13);
+        assert_ne!(MasterKey::generate().id(), key.id());
+        assert!(MasterKey::parse("not base64!")
+            .unwrap_err()
+            .contains("base64"));
+        assert!(MasterKey::parse("c2hvcnQ=")
+            .unwrap_err()
+            .contains("32 bytes"));
+    }
+
+    #[test]
+    fn a_keyring_lists_keys_active_first_and_skips_comments() {
+        let (a, b) = (MasterKey::generate(), MasterKey::generate());
+        let text = format!("# comment\n{}\n\n{}\n", a.to_base64(), b.to_base64());
+        let ring = Keyring::parse(&text, "test").unwrap();
+        assert_eq!(ring.active().id(), a.id());
+        assert!(ring.get(b.id()).is_some());
+        let env = Keyring::parse(
+            &format!("{},{}", b.to_base64(), a.to_base64()),
+            "HEPH_MASTER_KEY",
+        )
+        .unwrap();
+        assert_eq!(env.active().id(), b.id());
+        assert!(Keyring::parse("# nothing\n", "f").is_err());
+    }
+
+    #[test]
+    fn the_key_file_is_private_and_replaced_whole() {
+        let dir =
+            std::env::temp_dir().join(format!("heph-keyring-{}", hex::encode(random_bytes::<6>())));
+        let path = dir.join("master.key");
+        let source = KeySource::File(path.clone());
+        assert!(source.load().unwrap().is_none());
+        let ring = source.create().unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            source.load().unwrap().unwrap().active().id(),
+            ring.active().id()
+        );
+        assert!(format!("{:?} {source}", ring.active()).contains(ring.active().id()));
+        assert!(
+            !format!("{:?}", ring).contains(&ring.active().to_base64()),
+            "Debug never prints a key"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
