@@ -76,6 +76,103 @@ fn main() {
     if wanted("wordpress_poll") {
         wordpress_poll();
     }
+    if wanted("vault") {
+        vault();
+    }
+    if wanted("serve_ready") {
+        serve_ready();
+    }
+}
+
+/// Sealing and opening one secret (AES-256-GCM with its associated data): what every stored
+/// secret costs on write and on each call that uses it.
+fn vault() {
+    let vault = heph::vault::Vault::with_keyring(
+        heph::vault::Keyring::new(vec![heph::vault::MasterKey::generate()]).unwrap(),
+    );
+    let secret = "abcd efgh ijkl mnop qrst uvwx";
+    let mut seal = Vec::new();
+    let mut open = Vec::new();
+    for _ in 0..20_000 {
+        let t = Instant::now();
+        let sealed = vault
+            .seal(
+                "connection/con_x",
+                "application_password",
+                secret.as_bytes(),
+            )
+            .unwrap();
+        seal.push(t.elapsed());
+        let t = Instant::now();
+        let plain = vault
+            .open_value("connection/con_x", "application_password", &sealed)
+            .unwrap();
+        open.push(t.elapsed());
+        assert_eq!(plain, secret.as_bytes());
+    }
+    let (seal, open) = (stats(seal), stats(open));
+    println!(
+        "vault: seal {} median (p90 {}), open {} median (p90 {}), 20,000 samples",
+        us(seal.median),
+        us(seal.p90),
+        us(open.median),
+        us(open.p90)
+    );
+}
+
+/// `heph serve` from the spawn to its first answer on /api/health: the first start in an
+/// empty data directory (creates the store and the key, compiles the built-in connectors) and
+/// the starts after it (compiled connectors from the cache).
+fn serve_ready() {
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent()?.parent().map(|d| d.join("heph")))
+        .filter(|b| b.exists());
+    let Some(bin) = bin else {
+        println!("serve_ready: skipped: the heph binary is not built in this profile (run scripts/bench)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("heph-bench-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let start = || {
+        let port = heph_tests::oauth_server::free_port();
+        let started = Instant::now();
+        let mut child = Command::new(&bin)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("HEPH_DATA_DIR", &dir)
+            .env_remove("HEPH_MASTER_KEY")
+            .env_remove("HEPH_DATABASE_URL")
+            .env_remove("HEPH_CONNECTOR_DIR")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("heph serve");
+        let ready = loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let _ = s
+                    .write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.1 200") {
+                    break started.elapsed();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        ready
+    };
+    let first = start();
+    let warm: Vec<Duration> = (0..15).map(|_| start()).collect();
+    let warm = stats(warm);
+    println!(
+        "serve_ready: first start {} (store, key, compiling the built-in connectors); later starts {} median (p90 {}), 15 samples",
+        ms(first),
+        ms(warm.median),
+        ms(warm.p90)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A fresh instance per call: store, WASI context, instantiate from `InstancePre` (pooling
