@@ -4,11 +4,13 @@
 //! - `wordpress`: the WordPress connector against a real WordPress.
 //! - `cli`: the `heph` command line as a user runs it.
 //! - `connections`: connections through `heph serve` on SQLite and PostgreSQL; the vault.
+//! - `credentials`: each auth kind injected the right way.
 //! - `store`: the store and the vault, on SQLite and PostgreSQL alike.
 //! - `oauth`: connections through a real OAuth 2.0 server, with `heph serve`.
 
 mod cli;
 mod connections;
+mod credentials;
 mod oauth;
 mod sandbox;
 mod store;
