@@ -124,7 +124,9 @@ impl Store {
 
     /// The SQLite store in a data directory (`heph.db`).
     pub async fn open_in(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)
+        // A new data directory is private to its owner (it holds the key file).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
             .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
         Store::open(&format!("sqlite://{}", dir.join("heph.db").display())).await
     }

@@ -120,7 +120,7 @@ fn vault() {
     );
 }
 
-/// `heph serve` from the spawn to its first answer on /api/health: the first start in an
+/// `heph serve` from the spawn to its first answer on /health: the first start in an
 /// empty data directory (creates the store and the key, compiles the built-in connectors) and
 /// the starts after it (compiled connectors from the cache).
 fn serve_ready() {
@@ -149,8 +149,8 @@ fn serve_ready() {
         let ready = loop {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 use std::io::{Read, Write};
-                let _ = s
-                    .write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+                let _ =
+                    s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
                 let mut answer = String::new();
                 let _ = s.read_to_string(&mut answer);
                 if answer.starts_with("HTTP/1.1 200") {
