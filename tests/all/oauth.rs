@@ -27,6 +27,22 @@ struct Setup {
 /// A provider, a heph server that knows it (connector installed, private network allowed,
 /// OAuth app registered by the admin), and a member.
 async fn setup(client_auth: &str, access_ttl: u64, refresh_margin: u64) -> Setup {
+    setup_on(
+        client_auth,
+        access_ttl,
+        refresh_margin,
+        ServerOptions::default(),
+    )
+    .await
+}
+
+/// The same, with the server's store and key chosen by `base`.
+async fn setup_on(
+    client_auth: &str,
+    access_ttl: u64,
+    refresh_margin: u64,
+    base: ServerOptions,
+) -> Setup {
     let client = if client_auth == "body" {
         ("heph-body", "heph-body-secret")
     } else {
@@ -42,7 +58,7 @@ async fn setup(client_auth: &str, access_ttl: u64, refresh_margin: u64) -> Setup
         connector_dirs: vec![oauth_probe_dir(&provider.issuer, &connector, client_auth)],
         refresh_margin: Some(refresh_margin),
         port: Some(port),
-        ..ServerOptions::default()
+        ..base
     });
     let admin = server.api(&server.admin_token);
     let (status, body) = admin
@@ -518,5 +534,72 @@ fn a_refresh_that_meets_503_429_or_timeouts_is_retried_later_and_changes_nothing
             .server
             .log()
             .contains("token refresh failed; will retry later"));
+    });
+}
+
+#[test]
+fn two_servers_on_one_postgres_database_refresh_a_token_once() {
+    heph_tests::tokio().block_on(async {
+        let key = heph::vault::MasterKey::generate().to_base64();
+        let database = heph_tests::postgres::fresh_database().await;
+        let base = ServerOptions {
+            database_url: Some(database.clone()),
+            master_key: Some(key.clone()),
+            ..ServerOptions::default()
+        };
+        let s = setup_on("basic", 3600, 60, base).await;
+        let id = s.connect().await;
+        // A second process on the same database and key, as a scaled-out server or worker.
+        let other = HephServer::start(ServerOptions {
+            skip_admin: true,
+            port: None,
+            ..s.server.options().clone()
+        });
+        let there = other.api(&s.member_token);
+        execute_sql(
+            &s.server,
+            &format!("UPDATE connections SET token_expires_at = 1 WHERE id = '{id}'"),
+        )
+        .await;
+        // A slow token endpoint: both processes see the expired token while a refresh runs.
+        s.provider.slow_token_requests(700).await;
+        let calls: Vec<_> = (0..12)
+            .map(|i| {
+                let api = if i % 2 == 0 {
+                    s.member.clone()
+                } else {
+                    there.clone()
+                };
+                let id = id.clone();
+                async move {
+                    api.post(&format!("/api/connections/{id}/actions/me"), json!({}))
+                        .await
+                }
+            })
+            .collect();
+        for (status, body) in futures::future::join_all(calls).await {
+            assert_eq!(status, 200, "{body}\n{}\n{}", s.server.log(), other.log());
+        }
+        assert_eq!(
+            s.provider.refreshes().await,
+            1,
+            "one refresh for both processes"
+        );
+        // The tokens are sealed in PostgreSQL too.
+        let mut secrets = vec![s.client.1.to_string()];
+        for field in [ACCESS, REFRESH] {
+            secrets.push(peek_secret(&s.server, &id, field).await.unwrap());
+        }
+        let dump = heph_tests::postgres::dump(&database);
+        assert!(dump.contains(&id));
+        for secret in &secrets {
+            assert!(
+                !dump.contains(secret.as_str()),
+                "a token is in the PostgreSQL dump in plaintext"
+            );
+            assert!(
+                !s.server.log().contains(secret.as_str()) && !other.log().contains(secret.as_str())
+            );
+        }
     });
 }

@@ -70,6 +70,9 @@ provider.on('revocation.success', () => count('revocation.success'));
 // POST /__fail_token?status=503&count=1 makes the next token requests fail with that status,
 // as a provider under load or in an outage answers.
 let failToken = { status: 0, count: 0 };
+// POST /__slow_token?ms=500 delays every later token request by that long, which widens the
+// window in which two processes could both decide to refresh.
+let slowTokenMs = 0;
 
 const callback = provider.callback();
 http.createServer((req, res) => {
@@ -77,6 +80,16 @@ http.createServer((req, res) => {
   if (url.pathname === '/__fail_token' && req.method === 'POST') {
     failToken = { status: Number(url.searchParams.get('status')), count: Number(url.searchParams.get('count') || 1) };
     res.end('{}');
+    return;
+  }
+  if (url.pathname === '/__slow_token' && req.method === 'POST') {
+    slowTokenMs = Number(url.searchParams.get('ms'));
+    res.end('{}');
+    return;
+  }
+  if (url.pathname === '/token' && slowTokenMs > 0 && !req.slowed) {
+    req.slowed = true;
+    setTimeout(() => callback(req, res), slowTokenMs);
     return;
   }
   if (url.pathname === '/token' && failToken.count > 0) {

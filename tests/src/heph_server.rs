@@ -23,6 +23,10 @@ pub struct ServerOptions {
     pub refresh_margin: Option<u64>,
     /// The port to listen on (default: a free one).
     pub port: Option<u16>,
+    /// `HEPH_MASTER_KEY` (default: the key file in the data directory).
+    pub master_key: Option<String>,
+    /// Do not create the `admin` user (a second server on a database that has one).
+    pub skip_admin: bool,
 }
 
 /// A running `heph serve`.
@@ -58,16 +62,18 @@ impl HephServer {
             child: Command::new("true").spawn().expect("placeholder"),
             answers: Arc::new(Mutex::new(Vec::new())),
         };
-        let created = server
-            .cli(&["user", "create", "admin", "--admin"])
-            .output()
-            .expect("heph user create");
-        assert!(
-            created.status.success(),
-            "user create: {}",
-            String::from_utf8_lossy(&created.stderr)
-        );
-        server.admin_token = String::from_utf8_lossy(&created.stdout).trim().to_string();
+        if !server.options.skip_admin {
+            let created = server
+                .cli(&["user", "create", "admin", "--admin"])
+                .output()
+                .expect("heph user create");
+            assert!(
+                created.status.success(),
+                "user create: {}",
+                String::from_utf8_lossy(&created.stderr)
+            );
+            server.admin_token = String::from_utf8_lossy(&created.stdout).trim().to_string();
+        }
         let log = std::fs::File::create(&server.log).expect("log file");
         server.child = server
             .cli(&["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -105,6 +111,9 @@ impl HephServer {
             .env_remove("HEPH_DATABASE_URL");
         if let Some(db) = &self.options.database_url {
             command.env("HEPH_DATABASE_URL", db);
+        }
+        if let Some(key) = &self.options.master_key {
+            command.env("HEPH_MASTER_KEY", key);
         }
         if !self.options.connector_dirs.is_empty() {
             let dirs: Vec<String> = self
@@ -162,6 +171,11 @@ impl HephServer {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+    }
+
+    /// How it was started.
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
     }
 
     /// The data directory.
@@ -281,12 +295,13 @@ pub async fn open_store(server: &HephServer) -> (heph::store::Store, heph::vault
         None => heph::store::Store::open_in(&server.data_dir).await,
     }
     .expect("open the server's store");
-    let vault = heph::vault::Vault::open(
-        heph::vault::KeySource::File(server.data_dir.join("master.key")),
-        &store,
-    )
-    .await
-    .expect("open the server's vault");
+    let source = match &server.options.master_key {
+        Some(key) => heph::vault::KeySource::Env(key.clone()),
+        None => heph::vault::KeySource::File(server.data_dir.join("master.key")),
+    };
+    let vault = heph::vault::Vault::open(source, &store)
+        .await
+        .expect("open the server's vault");
     (store, vault)
 }
 

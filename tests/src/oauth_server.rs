@@ -138,6 +138,15 @@ impl Provider {
             .expect("fail_token");
     }
 
+    /// Delays every later token request by `ms` milliseconds.
+    pub async fn slow_token_requests(&self, ms: u64) {
+        reqwest::Client::new()
+            .post(format!("{}/__slow_token?ms={ms}", self.issuer))
+            .send()
+            .await
+            .expect("slow_token");
+    }
+
     /// RFC 7662 introspection of a token.
     pub async fn introspect(&self, client: (&str, &str), token: &str) -> Value {
         self.post_form("/token/introspection", client, &[("token", token)])

@@ -4,7 +4,8 @@
 //!
 //! - one refresh at a time per connection: callers wait on the connection's lock, then see
 //!   that the stored credential version moved on and take the new token instead of refreshing
-//!   again (this also holds across processes: a refresh saves only over the version it read);
+//!   again. Across processes on one database, a lease in the connection's row decides who
+//!   refreshes, and a refresh saves only over the version it read;
 //! - a rotated refresh token is saved in the same transaction as the new access token;
 //! - `invalid_grant` marks the connection `needs_reauth`; a retryable failure (408, 429, 5xx,
 //!   timeout) changes nothing and keeps using the current token while it is still valid.
@@ -21,6 +22,9 @@ use crate::runtime::{Credential, CredentialFuture, CredentialSource};
 use crate::store::{now_ms, Status};
 
 use super::{ACCESS_TOKEN, REFRESH_TOKEN};
+
+/// How long a refresh lease lasts: longer than any token request takes (they time out sooner).
+const LEASE: std::time::Duration = std::time::Duration::from_secs(45);
 
 /// The credential of one stored connection, for the calls made through it.
 pub struct StoredCredentials {
@@ -74,13 +78,91 @@ impl StoredCredentials {
         &self,
         config: &OAuth2,
         allow_private: bool,
+        mut seen: i64,
+    ) -> Result<Credential, String> {
+        // One refresh at a time in this process…
+        let lock = self.app.refresh_lock(&self.connection_id);
+        let _only_one = lock.lock().await;
+        // …and across the processes sharing the database: the holder of the lease refreshes,
+        // the others wait until the stored version moves on (or the lease runs out).
+        let store = &self.app.store;
+        let deadline = std::time::Instant::now() + LEASE;
+        loop {
+            let row = store
+                .connection_by_id(&self.connection_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if row.credential_version != seen {
+                // Refreshed elsewhere meanwhile: take that token if it is good for a while.
+                let access_token = self.stored_access_token().await?;
+                let token = Token {
+                    access_token,
+                    expires_at: row.token_expires_at,
+                    version: row.credential_version,
+                };
+                if let Kind::OAuth { current, .. } = &self.kind {
+                    *current.lock().await = token.clone();
+                }
+                if !token.access_token.is_empty() && !self.expiring(&token) {
+                    return Ok(Credential::Bearer(token.access_token));
+                }
+                seen = row.credential_version;
+                continue;
+            }
+            let until = now_ms() + LEASE.as_millis() as i64;
+            if store
+                .take_refresh_lease(&self.connection_id, until)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                let result = self
+                    .refresh_holding_lease(config, allow_private, seen)
+                    .await;
+                if let Err(e) = store.release_refresh_lease(&self.connection_id).await {
+                    tracing::warn!(connection = %self.connection_id, error = %e, "cannot release the refresh lease; it runs out by itself");
+                }
+                return result;
+            }
+            if std::time::Instant::now() > deadline {
+                self.refresh_deferred.store(true, Ordering::Relaxed);
+                return Err(
+                    "another process has been refreshing this token for too long; try again later"
+                        .into(),
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The access token as stored now (empty if there is none).
+    async fn stored_access_token(&self) -> Result<String, String> {
+        let owner = super::owner(&self.connection_id);
+        let secrets = self
+            .app
+            .store
+            .secrets_of(&owner)
+            .await
+            .map_err(|e| e.to_string())?;
+        match secrets.iter().find(|(f, _)| f == ACCESS_TOKEN) {
+            Some((f, sealed)) => self
+                .app
+                .vault
+                .open_string(&owner, f, sealed)
+                .map_err(|e| e.to_string()),
+            None => Ok(String::new()),
+        }
+    }
+
+    /// The refresh itself (or taking the token another refresh stored since version `seen`).
+    async fn refresh_holding_lease(
+        &self,
+        config: &OAuth2,
+        allow_private: bool,
         seen: i64,
     ) -> Result<Credential, String> {
         let Kind::OAuth { current, .. } = &self.kind else {
             return Err("not an OAuth connection".into());
         };
-        let lock = self.app.refresh_lock(&self.connection_id);
-        let _only_one = lock.lock().await;
         let app = &self.app;
         let row = app
             .store

@@ -331,6 +331,30 @@ impl Store {
         Ok(true)
     }
 
+    /// Takes the connection's refresh lease until `until` (Unix ms) if nobody holds it: of
+    /// several processes on one database, only the holder refreshes the OAuth token.
+    pub async fn take_refresh_lease(&self, id: &str, until: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET refresh_lease_until = $1 WHERE id = $2 \
+             AND (refresh_lease_until IS NULL OR refresh_lease_until < $3)",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives the refresh lease back.
+    pub async fn release_refresh_lease(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE connections SET refresh_lease_until = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Deletes one of a user's connections and its secrets.
     pub async fn delete_connection(&self, user_id: &str, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
