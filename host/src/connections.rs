@@ -285,7 +285,9 @@ impl App {
         let row = self.store.connection(&user.id, id).await?;
         let (connector, context, credentials) = self.prepare_call(&row).await?;
         let outcome = connector.test_connection(&context).await;
-        let outcome = self.record_use(&row, outcome, credentials.as_deref()).await;
+        let outcome = self
+            .record_use(&row, outcome, credentials.as_deref(), true)
+            .await;
         let (ok, account, error) = match outcome.result {
             Ok(account) => {
                 self.store.set_connection_account(id, &account).await?;
@@ -317,7 +319,9 @@ impl App {
         let row = self.store.connection(&user.id, id).await?;
         let (connector, context, credentials) = self.prepare_call(&row).await?;
         let outcome = connector.run_action(&context, action, input).await;
-        Ok(self.record_use(&row, outcome, credentials.as_deref()).await)
+        Ok(self
+            .record_use(&row, outcome, credentials.as_deref(), false)
+            .await)
     }
 
     /// The connector, the call context and (for stored credentials) the credential source.
@@ -402,12 +406,14 @@ impl App {
         Ok((connector, context, Some(stored)))
     }
 
-    /// Updates the connection's status from a call's result.
+    /// Updates the connection's status from a call's result. A test speaks for the connection
+    /// whatever its error; an action's bad input or missing record does not.
     async fn record_use<T>(
         &self,
         row: &ConnectionRow,
         mut outcome: CallOutcome<T>,
         credentials: Option<&StoredCredentials>,
+        is_test: bool,
     ) -> CallOutcome<T> {
         if credentials.is_some_and(|c| c.needs_reauth()) {
             // The refresh was refused for good; the status says so already.
@@ -434,6 +440,7 @@ impl App {
                 | CallError::WallTime(_)
                 | CallError::Host(_)),
             ) => Some((Status::Error, Some(e.to_string()))),
+            Err(e) if is_test => Some((Status::Error, Some(e.to_string()))),
             // A bad input or a missing record says nothing about the connection itself.
             Err(_) => None,
         };

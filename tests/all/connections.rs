@@ -390,3 +390,170 @@ fn rotation_while_the_server_keeps_serving_loses_nothing() {
         assert_eq!(status, 200, "{body}");
     });
 }
+
+#[test]
+fn a_real_wordpress_connection_is_tested_used_and_refused_with_a_wrong_password() {
+    heph_tests::tokio().block_on(async {
+        let wp = heph_tests::wordpress::wordpress();
+        let server = HephServer::start(ServerOptions::default());
+        let admin = server.api(&server.admin_token);
+        // The test WordPress is on loopback: the admin lets the install reach it.
+        let fields = Value::Object(wp.values(false, &wp.application_password));
+        let (status, view) = admin
+            .post(
+                "/api/connections",
+                json!({"connector": "wordpress", "fields": fields}),
+            )
+            .await;
+        assert_eq!(status, 201, "{view}");
+        assert_eq!(
+            view["status"], "error",
+            "refused before the admin allows private networks: {view}"
+        );
+        assert!(
+            view["last_error"].as_str().unwrap().contains("private"),
+            "{view}"
+        );
+        let id = view["id"].as_str().unwrap().to_string();
+        let (status, _) = admin
+            .patch(
+                "/api/connectors/wordpress",
+                json!({"allow_private_network": true}),
+            )
+            .await;
+        assert_eq!(status, 200);
+
+        let (status, tested) = admin
+            .post(&format!("/api/connections/{id}/test"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{tested}");
+        assert_eq!(tested["ok"], true, "{tested}");
+        assert_eq!(
+            tested["account"]["username"],
+            wp.username.as_str(),
+            "{tested}"
+        );
+        assert_eq!(tested["connection"]["status"], "ok");
+        assert_eq!(
+            tested["connection"]["account"]["username"],
+            wp.username.as_str()
+        );
+
+        let (status, answer) = admin
+            .post(
+                &format!("/api/connections/{id}/actions/list_users"),
+                json!({"per_page": 5}),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            answer["requests"][0]["url"]
+                .as_str()
+                .unwrap()
+                .starts_with(&wp.site_url),
+            "{answer}"
+        );
+
+        // A wrong password: the site refuses, the connection needs the user's attention.
+        let (status, view) = admin
+            .patch(
+                &format!("/api/connections/{id}"),
+                json!({"fields": {"application_password": "wrong wrong wrong wrong"}}),
+            )
+            .await;
+        assert_eq!(
+            (status, view["status"].as_str()),
+            (200, Some("untested")),
+            "{view}"
+        );
+        let (_, tested) = admin
+            .post(&format!("/api/connections/{id}/test"), json!({}))
+            .await;
+        assert_eq!(tested["ok"], false, "{tested}");
+        assert_eq!(tested["error"]["code"], "unauthorized", "{tested}");
+        assert_eq!(tested["connection"]["status"], "needs_reauth", "{tested}");
+        let secrets = vec![
+            wp.application_password.clone(),
+            "wrong wrong wrong wrong".to_string(),
+        ];
+        assert_nowhere(&server, &secrets, &[]);
+    });
+}
+
+#[test]
+fn the_command_line_mirrors_the_api() {
+    let server = HephServer::start(ServerOptions::default());
+    let run = |args: &[&str]| {
+        let out = server.cli(args).output().expect("heph");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let fields = server.dir().join("wp.json");
+    std::fs::write(&fields, r#"{"site_url": "https://wp.example.test", "username": "ann", "application_password": "cli-secret-password"}"#).unwrap();
+
+    let (code, out, err) = run(&[
+        "connection",
+        "create",
+        "wordpress",
+        "--name",
+        "Blog",
+        "--fields",
+        fields.to_str().unwrap(),
+        "--no-test",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let view: Value = serde_json::from_str(&out).unwrap();
+    let id = view["id"].as_str().unwrap().to_string();
+    assert_eq!(view["secrets_set"], json!(["application_password"]));
+    assert!(!out.contains("cli-secret-password"));
+
+    let (code, out, _) = run(&["connection", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains(&id) && out.contains("Blog") && out.contains("untested"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["connection", "disable", &id]);
+    assert_eq!(
+        (code, out.contains("\"enabled\": false")),
+        (Some(0), true),
+        "{out}"
+    );
+    let (code, _, err) = run(&["connection", "test", &id]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("disabled"), "{err}");
+    run(&["connection", "enable", &id]);
+    let (code, out, _) = run(&["connection", "edit", &id, "--name", "Portal blog"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Portal blog"));
+    // OAuth commands on a connector without OAuth say so.
+    let (code, _, err) = run(&["connection", "connect", "wordpress"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("does not use OAuth"), "{err}");
+    // Tokens.
+    let (code, token, _) = run(&["token", "create", "--name", "laptop"]);
+    assert_eq!(code, Some(0));
+    assert!(token.trim().starts_with("heph_"));
+    let (_, list, _) = run(&["token", "list"]);
+    assert!(
+        list.contains("laptop") && !list.contains(token.trim()),
+        "{list}"
+    );
+    let (code, _, err) = run(&["connection", "show", "con_missing"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not found"), "{err}");
+    let (code, out, _) = run(&["connection", "delete", &id]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, out, err) = run(&["connection", "list"]);
+    assert!(
+        out.is_empty() && err.contains("no connections"),
+        "{out} {err}"
+    );
+    assert!(!server
+        .sqlite_bytes()
+        .windows(19)
+        .any(|w| w == b"cli-secret-password"));
+}

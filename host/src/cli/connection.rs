@@ -115,7 +115,7 @@ pub(super) enum ConnectionCommand {
 #[derive(Debug, Args)]
 pub(super) struct UserArg {
     /// The user (default: the only user).
-    #[arg(long = "user")]
+    #[arg(long = "user", id = "user")]
     name: Option<String>,
 }
 

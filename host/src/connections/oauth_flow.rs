@@ -183,6 +183,7 @@ impl App {
                     .connector
                     .ok_or_else(|| AppError::invalid("`connector` is required"))?;
                 let manifest = self.connector(&connector_id)?.manifest();
+                oauth_config(self, &connector_id)?;
                 let changes = fields::validate(manifest, &request.fields, &Map::new(), &[])?;
                 if !changes.put_secrets.is_empty() {
                     return Err(AppError::invalid(
