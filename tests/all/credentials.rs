@@ -34,7 +34,9 @@ fn every_auth_kind_is_injected_as_its_kind_says() {
                 "ann:the-key-123"
             )
         );
-        let cases: [(&str, Option<(&str, String)>, Option<&str>); 5] = [
+        // (auth section, the header expected, the query parameter expected)
+        type Case<'a> = (&'a str, Option<(&'a str, String)>, Option<&'a str>);
+        let cases: [Case; 5] = [
             ("[auth]\nkind='none'", None, None),
             (
                 "[auth]\nkind='basic'\nusername='{user}'\npassword='{key}'",
