@@ -9,6 +9,7 @@
 mod credentials;
 mod fields;
 mod oauth_flow;
+mod redact;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -387,12 +388,18 @@ impl App {
                 )
             }
         };
+        let all_secrets: Vec<String> = opened
+            .values()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
         opened.retain(|k, _| !k.starts_with("oauth:"));
         let stored = Arc::new(StoredCredentials {
             app: self.clone(),
             connection_id: row.id.clone(),
             connector_id: row.connector_id.clone(),
             secrets: opened,
+            all_secrets,
             kind,
             needs_reauth: AtomicBool::new(false),
             refresh_deferred: AtomicBool::new(false),
@@ -414,7 +421,18 @@ impl App {
         mut outcome: CallOutcome<T>,
         credentials: Option<&StoredCredentials>,
         is_test: bool,
-    ) -> CallOutcome<T> {
+    ) -> CallOutcome<T>
+    where
+        T: RedactValue,
+    {
+        if let Some(credentials) = credentials {
+            let redactor = credentials.redactor().await;
+            match &mut outcome.result {
+                Ok(value) => value.redact(&redactor),
+                Err(e) => redactor.error(e),
+            }
+            redactor.entries(&mut outcome.log);
+        }
         if credentials.is_some_and(|c| c.needs_reauth()) {
             // The refresh was refused for good; the status says so already.
             outcome.result = Err(CallError::Unauthorized(
@@ -454,6 +472,18 @@ impl App {
             }
         }
         outcome
+    }
+}
+
+/// A call result whose secrets can be redacted.
+pub trait RedactValue {
+    /// Redacts in place.
+    fn redact(&mut self, redactor: &redact::Redactor);
+}
+
+impl RedactValue for Value {
+    fn redact(&mut self, redactor: &redact::Redactor) {
+        redactor.value(self);
     }
 }
 

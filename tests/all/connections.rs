@@ -557,3 +557,55 @@ fn the_command_line_mirrors_the_api() {
         .windows(19)
         .any(|w| w == b"cli-secret-password"));
 }
+
+#[test]
+fn a_secret_an_upstream_reflects_is_redacted_from_what_the_call_returns() {
+    heph_tests::tokio().block_on(async {
+        // An upstream that echoes the request's Authorization header and query, as httpbin does.
+        let up = heph_tests::upstream::Upstream::start(|r| {
+            let auth = r.header("authorization").unwrap_or("").to_string();
+            heph_tests::upstream::text(200, &format!("you sent {auth} and {}", r.uri))
+        })
+        .await;
+        let (_, _, wasm) = heph_tests::GUESTS.iter().find(|(n, ..)| *n == "escape_other_host").unwrap();
+        let dir = server_connector_dir(
+            "reflect",
+            "[auth]\nkind='bearer'\ntoken='{key}'\n[[connection.fields]]\nname='site_url'\n\
+             [[connection.fields]]\nname='key'\nsecret=true\n[capabilities]\nhosts=['{site_url}']\n",
+            wasm,
+        );
+        let server = HephServer::start(ServerOptions { connector_dirs: vec![dir], ..ServerOptions::default() });
+        let admin = server.api(&server.admin_token);
+        admin.patch("/api/connectors/reflect", json!({"allow_private_network": true})).await;
+        let (status, view) = admin
+            .post("/api/connections", json!({"connector": "reflect", "test": false,
+                "fields": {"site_url": up.url(), "key": "reflected-secret-4242"}}))
+            .await;
+        assert_eq!(status, 201, "{view}");
+        let id = view["id"].as_str().unwrap();
+        let (status, answer) = admin
+            .post(&format!("/api/connections/{id}/actions/attack"), json!({"url": format!("{}/echo", up.url())}))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        let body = answer["output"]["body"].as_str().unwrap();
+        assert_eq!(body, "you sent Bearer *** and /echo", "{answer}");
+        assert_eq!(up.received()[0].header("authorization"), Some("Bearer reflected-secret-4242"), "the upstream did get it");
+        assert_nowhere(&server, &["reflected-secret-4242".to_string()], &[]);
+    });
+}
+
+/// A connector directory with a test guest's component under another manifest.
+fn server_connector_dir(id: &str, rest: &str, wasm: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "heph-{id}-{}",
+        hex::encode(heph::vault::random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("heph.toml"),
+        format!("id='{id}'\nname='{id}'\nversion='0.1.0'\npublisher='heph-tests'\ncontract='0.1.0'\n{rest}"),
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{id}.wasm")), wasm).unwrap();
+    dir
+}

@@ -33,6 +33,8 @@ pub struct StoredCredentials {
     pub(super) connector_id: String,
     /// The manifest's secret fields, opened (for webhook signature checks).
     pub(super) secrets: Map<String, Value>,
+    /// Every secret value of the connection as opened for this call (for redaction).
+    pub(super) all_secrets: Vec<String>,
     pub(super) kind: Kind,
     /// Set when a refresh was refused for good during this call.
     pub(super) needs_reauth: AtomicBool,
@@ -61,6 +63,20 @@ impl StoredCredentials {
     /// Whether a refresh was refused for good (`invalid_grant`) during this call.
     pub fn needs_reauth(&self) -> bool {
         self.needs_reauth.load(Ordering::Relaxed)
+    }
+
+    /// A redactor for everything secret this call knew: the opened fields, the credential, and
+    /// the access token it ended with (a refresh may have replaced the first one).
+    pub async fn redactor(&self) -> super::redact::Redactor {
+        let mut values: Vec<String> = self.all_secrets.clone();
+        let credential = match &self.kind {
+            Kind::Static(credential) => Some(credential.clone()),
+            Kind::OAuth { current, .. } => {
+                values.push(current.lock().await.access_token.clone());
+                None
+            }
+        };
+        super::redact::Redactor::new(values.iter().map(String::as_str), credential.as_ref())
     }
 
     /// Whether a refresh failed for a passing reason and the call could not go on.
