@@ -181,8 +181,25 @@ impl Setup {
 
 #[test]
 fn connect_use_refresh_rotate_reuse_reauthorize_revoke() {
+    heph_tests::tokio().block_on(full_flow(ServerOptions::default()));
+}
+
+#[test]
+fn connect_use_refresh_rotate_reuse_reauthorize_revoke_on_postgres() {
     heph_tests::tokio().block_on(async {
-        let s = setup("basic", 4, 2).await;
+        let database = heph_tests::postgres::fresh_database().await;
+        full_flow(ServerOptions {
+            database_url: Some(database),
+            ..ServerOptions::default()
+        })
+        .await
+    });
+}
+
+/// The whole life of an OAuth connection, on the store `base` names.
+async fn full_flow(base: ServerOptions) {
+    {
+        let s = setup_on("basic", 4, 2, base).await;
         let id = s.connect().await;
         let connected = Instant::now();
         let mut secrets = vec![s.client.1.to_string()];
@@ -334,13 +351,17 @@ fn connect_use_refresh_rotate_reuse_reauthorize_revoke() {
             &secrets,
             &[&s.member_token, &s.server.admin_token],
         );
-    });
+    }
 }
 
-/// Asserts no secret appears in the SQLite files, the server's log or an API answer
-/// (`shown_once` are API tokens, which their creation answer shows by design).
+/// Asserts no secret appears in the database (the SQLite files, or a `pg_dump`), the server's
+/// log or an API answer (`shown_once` are API tokens, which their creation answer shows by
+/// design).
 pub fn assert_nowhere(server: &HephServer, secrets: &[String], shown_once: &[&str]) {
-    let db = server.sqlite_bytes();
+    let db = match &server.options().database_url {
+        Some(url) => heph_tests::postgres::dump(url).into_bytes(),
+        None => server.sqlite_bytes(),
+    };
     let log = server.log();
     let answers = server.answers();
     assert!(!db.is_empty() && !log.is_empty() && !answers.is_empty());
