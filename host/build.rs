@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().unwrap().to_path_buf();
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let manifest_dir = PathBuf::from(cargo_env("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lies inside the workspace")
+        .to_path_buf();
+    let out = PathBuf::from(cargo_env("OUT_DIR"));
     let wasm_target = nested_target_dir("wasm-plugins");
     rerun_if_changed(&root, &["plugins", "sdk", "wit"]);
     let plugins = build_wasm_workspace(&root.join("plugins/Cargo.toml"), &wasm_target);
@@ -27,7 +30,8 @@ fn main() {
         ));
     }
     code.push_str("];\n");
-    std::fs::write(out.join("first_party.rs"), code).unwrap();
+    std::fs::write(out.join("first_party.rs"), code)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.join("first_party.rs").display()));
 }
 
 include!("build_wasm.rs");

@@ -3,8 +3,16 @@
 /// `<target>/<name>`: the nested build's own target directory beside the outer one (OUT_DIR is
 /// `<target>/<profile>/build/<pkg>/out`). Sharing the outer one would wait forever on its lock.
 pub fn nested_target_dir(name: &str) -> PathBuf {
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    out.ancestors().nth(4).unwrap().join(name)
+    let out = PathBuf::from(cargo_env("OUT_DIR"));
+    out.ancestors()
+        .nth(4)
+        .unwrap_or_else(|| panic!("OUT_DIR {} is not <target>/<profile>/build/<pkg>/out", out.display()))
+        .join(name)
+}
+
+/// A variable cargo always sets for build scripts.
+pub fn cargo_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run this through cargo"))
 }
 
 /// Asks cargo to run the build script again when anything under these folders changes.
@@ -27,8 +35,11 @@ pub fn build_wasm_workspace(manifest: &Path, target_dir: &Path) -> Vec<(String, 
     let status = cmd.status().expect("cannot run cargo for the wasm connectors");
     assert!(status.success(), "building the wasm components of {} failed", manifest.display());
 
-    let workspace = manifest.parent().unwrap();
-    let text = std::fs::read_to_string(manifest).unwrap();
+    let workspace = manifest.parent().unwrap_or_else(|| Path::new("."));
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    };
+    let text = read(manifest);
     let members = text
         .lines()
         .find(|l| l.trim_start().starts_with("members"))
@@ -38,12 +49,12 @@ pub fn build_wasm_workspace(manifest: &Path, target_dir: &Path) -> Vec<(String, 
         .into_iter()
         .map(|m| {
             let dir = workspace.join(&m);
-            let cargo_toml = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            let cargo_toml = read(&dir.join("Cargo.toml"));
             let name = cargo_toml
                 .lines()
                 .find(|l| l.trim_start().starts_with("name"))
                 .and_then(|l| l.split('"').nth(1))
-                .unwrap()
+                .unwrap_or_else(|| panic!("{}/Cargo.toml has no package name", dir.display()))
                 .to_string();
             (name, dir)
         })

@@ -6,9 +6,12 @@ use std::process::Command;
 include!("../host/build_wasm.rs");
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().unwrap().to_path_buf();
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let manifest_dir = PathBuf::from(cargo_env("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("tests/ lies inside the workspace")
+        .to_path_buf();
+    let out = PathBuf::from(cargo_env("OUT_DIR"));
     let wasm_target = nested_target_dir("wasm-guests");
     rerun_if_changed(&root, &["tests/guests", "sdk", "wit"]);
     let guests = build_wasm_workspace(&manifest_dir.join("guests/Cargo.toml"), &wasm_target);
@@ -24,5 +27,6 @@ fn main() {
         ));
     }
     code.push_str("];\n");
-    std::fs::write(out.join("guests.rs"), code).unwrap();
+    std::fs::write(out.join("guests.rs"), code)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.join("guests.rs").display()));
 }

@@ -32,17 +32,18 @@ impl Catalog {
     pub fn first_party(runtime: &Runtime) -> Result<Catalog, CatalogError> {
         let mut catalog = Catalog::default();
         for (manifest, wasm) in FIRST_PARTY {
-            catalog.add(runtime, "built-in connector", manifest, wasm)?;
-            catalog.mark(manifest, "builtin");
+            catalog.add(runtime, "built-in connector", "builtin", manifest, wasm)?;
         }
         Ok(catalog)
     }
 
-    /// Adds one connector from its manifest text and component bytes.
-    pub fn add(
+    /// Adds one connector from its manifest text and component bytes; `kind` says where it
+    /// came from (`builtin`, `directory`).
+    fn add(
         &mut self,
         runtime: &Runtime,
         source_name: &str,
+        kind: &'static str,
         manifest: &str,
         wasm: &[u8],
     ) -> Result<Origin, CatalogError> {
@@ -52,13 +53,12 @@ impl Catalog {
         };
         let text = manifest.to_string();
         let manifest = Manifest::parse(manifest).map_err(|e| fail(e.to_string()))?;
-        self.origins
-            .insert(manifest.id.clone(), ("directory", text));
         let (connector, origin) = runtime
             .load(manifest, wasm)
             .map_err(|e| fail(e.to_string()))?;
-        self.connectors
-            .insert(connector.manifest().id.clone(), Arc::new(connector));
+        let id = connector.manifest().id.clone();
+        self.origins.insert(id.clone(), (kind, text));
+        self.connectors.insert(id, Arc::new(connector));
         Ok(origin)
     }
 
@@ -79,15 +79,7 @@ impl Catalog {
             .ok_or_else(|| fail("no .wasm component in this directory".into()))?;
         let wasm =
             std::fs::read(&wasm_path).map_err(|e| fail(format!("{}: {e}", wasm_path.display())))?;
-        self.add(runtime, &name, &manifest, &wasm)
-    }
-
-    fn mark(&mut self, manifest: &str, source: &'static str) {
-        if let Ok(m) = Manifest::parse(manifest) {
-            if let Some(entry) = self.origins.get_mut(&m.id) {
-                entry.0 = source;
-            }
-        }
+        self.add(runtime, &name, "directory", &manifest, &wasm)
     }
 
     /// Where a connector came from: `builtin` or `directory`.

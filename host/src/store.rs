@@ -178,12 +178,5 @@ pub fn redact_url(url: &str) -> String {
 
 /// Whether an error is a unique-constraint violation (on either database).
 fn is_unique_violation(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(e) => {
-            e.is_unique_violation()
-                || e.message().contains("UNIQUE constraint failed")
-                || e.code().as_deref() == Some("23505")
-        }
-        _ => false,
-    }
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }

@@ -184,13 +184,6 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Transport<'_> {
     }
 }
 
-fn transport(runtime: &Runtime, allow_private: bool) -> Transport<'_> {
-    Transport {
-        runtime,
-        allow_private,
-    }
-}
-
 fn sort<RE: std::error::Error + 'static>(
     error: RequestTokenError<RE, oauth2::basic::BasicErrorResponse>,
 ) -> OAuthError {
@@ -233,7 +226,10 @@ pub async fn exchange_code(
     pkce_verifier: Option<String>,
 ) -> Result<Tokens, OAuthError> {
     let client = client(config, credentials, Some(redirect_uri))?;
-    let http = transport(runtime, allow_private);
+    let http = Transport {
+        runtime,
+        allow_private,
+    };
     let mut request = client.exchange_code(AuthorizationCode::new(code.to_string()));
     if let Some(verifier) = pkce_verifier {
         request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier));
@@ -250,7 +246,10 @@ pub async fn refresh(
     refresh_token: &str,
 ) -> Result<Tokens, OAuthError> {
     let client = client(config, credentials, None)?;
-    let http = transport(runtime, allow_private);
+    let http = Transport {
+        runtime,
+        allow_private,
+    };
     let token = RefreshToken::new(refresh_token.to_string());
     let response = client
         .exchange_refresh_token(&token)

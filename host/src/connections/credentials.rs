@@ -110,7 +110,7 @@ impl StoredCredentials {
                 .map_err(|e| e.to_string())?;
             if row.credential_version != seen {
                 // Refreshed elsewhere meanwhile: take that token if it is good for a while.
-                let access_token = self.stored_access_token().await?;
+                let access_token = self.stored_secret(ACCESS_TOKEN).await?.unwrap_or_default();
                 let token = Token {
                     access_token,
                     expires_at: row.token_expires_at,
@@ -131,13 +131,27 @@ impl StoredCredentials {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                let result = self
-                    .refresh_holding_lease(config, allow_private, seen)
-                    .await;
+                // A refresh that ended between the read above and the lease saved a new
+                // version: look again rather than refresh a second time.
+                let row = store
+                    .connection_by_id(&self.connection_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let result = if row.credential_version == seen {
+                    Some(
+                        self.refresh_holding_lease(config, allow_private, &row)
+                            .await,
+                    )
+                } else {
+                    None
+                };
                 if let Err(e) = store.release_refresh_lease(&self.connection_id).await {
                     tracing::warn!(connection = %self.connection_id, error = %e, "cannot release the refresh lease; it runs out by itself");
                 }
-                return result;
+                match result {
+                    Some(result) => return result,
+                    None => continue,
+                }
             }
             if std::time::Instant::now() > deadline {
                 self.refresh_deferred.store(true, Ordering::Relaxed);
@@ -150,8 +164,8 @@ impl StoredCredentials {
         }
     }
 
-    /// The access token as stored now (empty if there is none).
-    async fn stored_access_token(&self) -> Result<String, String> {
+    /// One of the connection's secrets as stored now.
+    async fn stored_secret(&self, field: &str) -> Result<Option<String>, String> {
         let owner = super::owner(&self.connection_id);
         let secrets = self
             .app
@@ -159,64 +173,31 @@ impl StoredCredentials {
             .secrets_of(&owner)
             .await
             .map_err(|e| e.to_string())?;
-        match secrets.iter().find(|(f, _)| f == ACCESS_TOKEN) {
-            Some((f, sealed)) => self
-                .app
-                .vault
-                .open_string(&owner, f, sealed)
-                .map_err(|e| e.to_string()),
-            None => Ok(String::new()),
-        }
+        secrets
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(f, sealed)| {
+                self.app
+                    .vault
+                    .open_string(&owner, f, sealed)
+                    .map_err(|e| e.to_string())
+            })
+            .transpose()
     }
 
-    /// The refresh itself (or taking the token another refresh stored since version `seen`).
+    /// The refresh itself, by the holder of the lease, from the connection as `row` says.
     async fn refresh_holding_lease(
         &self,
         config: &OAuth2,
         allow_private: bool,
-        seen: i64,
+        row: &crate::store::ConnectionRow,
     ) -> Result<Credential, String> {
         let Kind::OAuth { current, .. } = &self.kind else {
             return Err("not an OAuth connection".into());
         };
         let app = &self.app;
-        let row = app
-            .store
-            .connection_by_id(&self.connection_id)
-            .await
-            .map_err(|e| e.to_string())?;
         let owner = super::owner(&self.connection_id);
-        let secrets = app
-            .store
-            .secrets_of(&owner)
-            .await
-            .map_err(|e| e.to_string())?;
-        let open = |field: &str| -> Result<Option<String>, String> {
-            secrets
-                .iter()
-                .find(|(f, _)| f == field)
-                .map(|(f, sealed)| {
-                    app.vault
-                        .open_string(&owner, f, sealed)
-                        .map_err(|e| e.to_string())
-                })
-                .transpose()
-        };
-        if row.credential_version != seen {
-            // Another call (or process) refreshed while this one waited: use its token.
-            if let Some(access_token) = open(ACCESS_TOKEN)? {
-                let token = Token {
-                    access_token,
-                    expires_at: row.token_expires_at,
-                    version: row.credential_version,
-                };
-                *current.lock().await = token.clone();
-                if !self.expiring(&token) {
-                    return Ok(Credential::Bearer(token.access_token));
-                }
-            }
-        }
-        let Some(refresh_token) = open(REFRESH_TOKEN)? else {
+        let Some(refresh_token) = self.stored_secret(REFRESH_TOKEN).await? else {
             let message = "the provider gave no refresh token and the access token has expired: connect again";
             self.mark_reauth(message).await;
             return Err(message.into());
