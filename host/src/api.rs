@@ -1,5 +1,5 @@
-//! The HTTP API (axum): `/api/…` for users, tokens, connectors and connections, and
-//! `/oauth/callback` for providers' redirects. Handlers are thin: they authenticate the
+//! The HTTP API (axum): `/api/…` for users, tokens, connectors, connections, scenarios, runs
+//! and the data store; `/oauth/callback` for providers' redirects and `/hooks/…` for webhooks. Handlers are thin: they authenticate the
 //! caller, parse the request and call the service layer ([`App`]); errors come back as
 //! `{"error": {"code", "message", "details"}}` with a stable code.
 
@@ -7,6 +7,7 @@ mod connections;
 mod connectors;
 mod error;
 mod extract;
+mod scenarios;
 mod users;
 
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(users::routes())
         .merge(connectors::routes())
         .merge(connections::routes())
+        .merge(scenarios::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
         .with_state(app)
@@ -49,7 +51,7 @@ async fn not_found() -> ApiError {
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let path = loggable_path(request.uri().path());
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -59,6 +61,17 @@ async fn log_request(request: Request, next: Next) -> Response {
         tracing::info!(%method, %path, status, ms, "request");
     }
     response
+}
+
+/// The path as logged: a webhook URL's token is a secret.
+fn loggable_path(path: &str) -> String {
+    match path.strip_prefix("/hooks/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((scenario, _)) => format!("/hooks/{scenario}/***"),
+            None => path.to_string(),
+        },
+        None => path.to_string(),
+    }
 }
 
 /// Serves the API until `shutdown` resolves.

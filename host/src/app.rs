@@ -29,6 +29,8 @@ pub struct AppConfig {
     pub runtime: RuntimeConfig,
     /// How long before its expiry an OAuth access token is refreshed.
     pub refresh_margin: Duration,
+    /// The engine's workers and leases.
+    pub engine: crate::engine::EngineConfig,
 }
 
 impl AppConfig {
@@ -42,6 +44,7 @@ impl AppConfig {
             connector_dirs: Vec::new(),
             runtime: RuntimeConfig::default(),
             refresh_margin: Duration::from_secs(60),
+            engine: Default::default(),
         }
     }
 }
@@ -136,6 +139,10 @@ pub struct App {
     pub config: AppConfig,
     /// One lock per connection, so that only one OAuth refresh runs at a time for it.
     refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each connection's outbound rate limit.
+    pub(crate) rate_limiters: crate::connections::rate_limit::RateLimiters,
+    /// The engine's shared state (run signal, connector descriptions).
+    pub(crate) engine: crate::engine::EngineState,
 }
 
 impl std::fmt::Debug for App {
@@ -202,6 +209,8 @@ impl App {
             catalog,
             config,
             refresh_locks: Mutex::new(HashMap::new()),
+            rate_limiters: Default::default(),
+            engine: Default::default(),
         }))
     }
 

@@ -1,10 +1,12 @@
-//! The `heph` command line: `serve` runs the server; `connector`, `connection`, `user`,
-//! `token`, `oauth-app` and `vault` manage it from the machine it runs on (they work on the
-//! store directly, through the same service layer as the API).
+//! The `heph` command line: `serve` runs the server and `worker` more workers; `run`, `runs`,
+//! `scenario`, `store`, `connector`, `connection`, `user`, `token`, `oauth-app` and `vault`
+//! work from the machine it runs on (on the store directly, through the same service layer as
+//! the API).
 
 mod accounts;
 mod connection;
 mod connector;
+mod scenario;
 mod serve;
 mod vault;
 
@@ -64,6 +66,10 @@ pub(crate) struct Global {
         global = true
     )]
     oauth_refresh_margin: u64,
+    /// How long a worker's claim on a run lasts without renewal, in seconds: a crashed
+    /// worker's runs are taken over after this (at once when it was on this machine).
+    #[arg(long, env = "HEPH_RUN_LEASE", default_value_t = 30, global = true)]
+    run_lease: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +94,19 @@ enum Command {
     /// Manage the master keys that encrypt stored secrets.
     #[command(subcommand)]
     Vault(vault::VaultCommand),
+    /// Run a scenario now (a file or a stored one), with live progress and a summary.
+    Run(scenario::RunArgs),
+    /// List runs, show one with its step logs, cancel one.
+    #[command(subcommand)]
+    Runs(scenario::RunsCommand),
+    /// Manage scenarios: check, apply, enable, disable, delete.
+    #[command(subcommand)]
+    Scenario(scenario::ScenarioCommand),
+    /// Read the data store.
+    #[command(subcommand)]
+    Store(scenario::StoreCommand),
+    /// Run workers (and the scheduler) without the API: scale out on one PostgreSQL database.
+    Worker(scenario::WorkerArgs),
 }
 
 /// Runs the command line.
@@ -101,6 +120,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(command) => accounts::run_token(command, &global).await,
         Command::OAuthApp(command) => connection::run_oauth_app(command, &global).await,
         Command::Vault(command) => vault::run(command, &global).await,
+        Command::Run(args) => scenario::run(args, &global).await,
+        Command::Runs(command) => scenario::runs(command, &global).await,
+        Command::Scenario(command) => scenario::scenario(command, &global).await,
+        Command::Store(command) => scenario::store(command, &global).await,
+        Command::Worker(args) => scenario::worker(args, &global).await,
     }
 }
 
@@ -114,6 +138,7 @@ fn app_config(global: &Global) -> anyhow::Result<AppConfig> {
     }
     config.connector_dirs = global.connector_dirs.clone();
     config.refresh_margin = Duration::from_secs(global.oauth_refresh_margin);
+    config.engine.lease = Duration::from_secs(global.run_lease.max(3));
     config.runtime = RuntimeConfig {
         limits: Limits {
             wall_time: Duration::from_secs(global.timeout.max(1)),

@@ -8,7 +8,9 @@
 
 mod credentials;
 mod fields;
+mod handle;
 mod oauth_flow;
+pub mod rate_limit;
 mod redact;
 
 use std::sync::atomic::AtomicBool;
@@ -23,6 +25,7 @@ use crate::runtime::{CallError, CallOutcome, ConnectionContext, StaticCredential
 use crate::store::{new_id, ConnectionRow, ConnectionUpdate, NewConnection, Status, User};
 
 pub use credentials::StoredCredentials;
+pub use handle::ConnectionHandle;
 pub use oauth_flow::{AuthorizationStarted, CallbackParams, OAuthAppView, StartAuthorization};
 
 /// The vault field of an OAuth access token (not a manifest field name: those have no colon).
@@ -287,7 +290,7 @@ impl App {
         let (connector, context, credentials) = self.prepare_call(&row).await?;
         let outcome = connector.test_connection(&context).await;
         let outcome = self
-            .record_use(&row, outcome, credentials.as_deref(), true)
+            .record_use(&row, outcome, credentials.as_deref(), true, false)
             .await;
         let (ok, account, error) = match outcome.result {
             Ok(account) => {
@@ -321,7 +324,7 @@ impl App {
         let (connector, context, credentials) = self.prepare_call(&row).await?;
         let outcome = connector.run_action(&context, action, input).await;
         Ok(self
-            .record_use(&row, outcome, credentials.as_deref(), false)
+            .record_use(&row, outcome, credentials.as_deref(), false, false)
             .await)
     }
 
@@ -403,6 +406,11 @@ impl App {
             kind,
             needs_reauth: AtomicBool::new(false),
             refresh_deferred: AtomicBool::new(false),
+            limiter: self.rate_limiters.get(
+                &row.id,
+                manifest.limits.requests_per_second,
+                manifest.limits.burst,
+            ),
         });
         let context = ConnectionContext {
             public: row.fields.clone(),
@@ -414,13 +422,15 @@ impl App {
     }
 
     /// Updates the connection's status from a call's result. A test speaks for the connection
-    /// whatever its error; an action's bad input or missing record does not.
+    /// whatever its error; an action's bad input or missing record does not. `quiet_ok`: the
+    /// status is known to be `ok` already, so a success writes nothing.
     async fn record_use<T>(
         &self,
         row: &ConnectionRow,
         mut outcome: CallOutcome<T>,
         credentials: Option<&StoredCredentials>,
         is_test: bool,
+        quiet_ok: bool,
     ) -> CallOutcome<T>
     where
         T: RedactValue,
@@ -450,6 +460,7 @@ impl App {
             return outcome;
         }
         let update = match &outcome.result {
+            Ok(_) if quiet_ok => None,
             Ok(_) => Some((Status::Ok, None)),
             Err(e @ CallError::Unauthorized(_)) => Some((Status::NeedsReauth, Some(e.to_string()))),
             Err(

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod connections;
+pub mod engine;
 pub mod manifest;
 pub mod runtime;
 pub mod store;

@@ -169,6 +169,12 @@ pub struct ManifestLimits {
     /// At most this many requests in flight per call.
     #[serde(default)]
     pub max_concurrent_requests: Option<usize>,
+    /// At most this many requests per second per connection (the upstream's rate limit).
+    #[serde(default)]
+    pub requests_per_second: Option<f64>,
+    /// How many requests may go at once before the rate applies (default 1).
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 /// A manifest that cannot be used.

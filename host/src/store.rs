@@ -11,6 +11,9 @@
 mod connections;
 mod connectors;
 mod oauth;
+mod records;
+mod runs;
+mod scenarios;
 mod secrets;
 mod users;
 
@@ -26,6 +29,9 @@ use sqlx::AnyPool;
 pub use connections::{ConnectionRow, ConnectionUpdate, NewConnection, Status};
 pub use connectors::InstalledConnector;
 pub use oauth::{app_owner as oauth_app_owner, pending_owner, OAuthApp, PendingAuthorization};
+pub use records::{Collection, Record};
+pub use runs::{Batch, CommitError, CursorMove, ItemRecord, NewRun, RunEvent, RunRow, StepRecord};
+pub use scenarios::{ScenarioRow, TriggerState};
 pub use secrets::{Sealed, SealedRow};
 pub use users::{ApiTokenRow, Role, User};
 
@@ -106,6 +112,18 @@ impl Store {
             .map_err(|e| StoreError::Url(format!("{}: {e}", redact_url(&url))))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // In WAL mode NORMAL still survives a crash of the process (only a
+                        // power cut can lose the last commits) and saves an fsync per commit.
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         if backend == Backend::Sqlite {

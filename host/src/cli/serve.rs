@@ -13,10 +13,13 @@ pub(super) struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "HEPH_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// Worker tasks running scenarios in this process (0: none; use `heph worker`).
+    #[arg(long, env = "HEPH_WORKERS", default_value_t = 2)]
+    workers: usize,
 }
 
 /// Logs go to stderr; `HEPH_LOG` filters them (default `info`).
-fn init_logging() {
+pub(super) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HEPH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::fmt()
@@ -31,6 +34,7 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
     let started = Instant::now();
     init_logging();
     let mut config = app_config(global)?;
+    config.engine.workers = args.workers;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -56,13 +60,21 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
     if users == 0 {
         tracing::warn!("there are no users yet: create the first admin with `heph user create NAME --admin`, which prints its API token");
     }
+    let engine = if args.workers > 0 {
+        crate::engine::start(&app)
+    } else {
+        Vec::new()
+    };
     crate::api::serve(app.clone(), listener, shutdown_signal()).await?;
+    for task in engine {
+        task.abort();
+    }
     app.store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

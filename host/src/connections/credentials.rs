@@ -41,6 +41,8 @@ pub struct StoredCredentials {
     /// Set when a refresh failed for a passing reason (408, 429, 5xx, timeout) and the token
     /// could not be used: the call should be retried later; the connection is left as it was.
     pub(super) refresh_deferred: AtomicBool,
+    /// The connection's outbound rate limit.
+    pub(super) limiter: std::sync::Arc<super::rate_limit::RateLimiter>,
 }
 
 pub(super) enum Kind {
@@ -310,6 +312,16 @@ impl CredentialSource for StoredCredentials {
 
     fn refreshable(&self) -> bool {
         matches!(self.kind, Kind::OAuth { .. })
+    }
+
+    fn admit(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.limiter.acquire())
+    }
+
+    fn throttled(&self, retry_after: Option<std::time::Duration>) {
+        if let Some(wait) = retry_after {
+            self.limiter.hold(wait);
+        }
     }
 
     fn rejected(&self, used: &Credential) -> CredentialFuture<'_> {

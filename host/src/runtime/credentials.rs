@@ -88,6 +88,18 @@ pub trait CredentialSource: Send + Sync {
         let _ = used;
         Box::pin(async { Err("this credential cannot be refreshed".to_string()) })
     }
+
+    /// Waits until the connection may send its next request: where a connection's rate
+    /// limit applies. Called before each outbound request.
+    fn admit(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
+
+    /// The upstream answered 429 and asked to wait (`Retry-After`, when it said): the
+    /// connection's next requests hold off.
+    fn throttled(&self, retry_after: Option<std::time::Duration>) {
+        let _ = retry_after;
+    }
 }
 
 /// Credentials built from a connection's fields and the manifest's auth section: the

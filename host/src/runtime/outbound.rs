@@ -128,6 +128,7 @@ impl CallNetwork {
         for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
             request.headers_mut().remove(name);
         }
+        self.credentials.admit().await;
         let credential = match self.credentials.credential().await {
             Ok(c) => c,
             Err(e) => {
@@ -274,6 +275,16 @@ impl CallNetwork {
         };
 
         let status = response.status().as_u16();
+        if status == 429 {
+            // Whatever the connector makes of it, the connection's other calls hold off too.
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            self.credentials.throttled(retry_after);
+        }
         let cap = self.limits.response_body_bytes;
         let declared = response
             .headers()

@@ -1,0 +1,623 @@
+//! Runs one trigger item through a scenario's tree of nodes and records every step: its
+//! input, output, error, attempts, duration, the outbound requests it made and the
+//! connector's log lines. Retries follow the connector's typed errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minijinja::value::Value as JinjaValue;
+use serde_json::{json, Value};
+
+use super::plan::{Plan, PlanKind};
+use super::retry::{backoff, RetryDecision};
+use super::scenario::{OnError, StoreOp};
+use crate::app::App;
+use crate::connections::ConnectionHandle;
+use crate::runtime::call_log::Entries;
+use crate::runtime::CallError;
+use crate::store::{now_ms, StepRecord};
+
+/// What a run shares between its items.
+pub struct RunScope {
+    /// The app.
+    pub app: Arc<App>,
+    /// The compiled scenario.
+    pub plan: Arc<Plan>,
+    /// The run.
+    pub run_id: String,
+    /// The scenario's owner.
+    pub user_id: String,
+    /// The open connections, by id.
+    pub connections: HashMap<String, Arc<ConnectionHandle>>,
+    /// `vars` and `run`, as template values.
+    pub globals: BTreeMap<String, JinjaValue>,
+    /// Set when the run should stop at the next item.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// How an item ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemEnd {
+    /// It went through.
+    Done,
+    /// A filter stopped it.
+    Filtered,
+    /// A node failed and said `skip`.
+    Skipped(String),
+    /// A node failed and said `stop`: the run stops.
+    Failed(String),
+    /// A connection needs re-authorization: the scenario pauses. (connection id, reason)
+    Paused(String, String),
+}
+
+impl ItemEnd {
+    /// The item's stored status.
+    pub fn status(&self) -> &'static str {
+        match self {
+            ItemEnd::Done => "done",
+            ItemEnd::Filtered => "filtered",
+            ItemEnd::Skipped(_) => "skipped",
+            ItemEnd::Failed(_) | ItemEnd::Paused(..) => "failed",
+        }
+    }
+
+    /// Its error, if any.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            ItemEnd::Done | ItemEnd::Filtered => None,
+            ItemEnd::Skipped(e) | ItemEnd::Failed(e) | ItemEnd::Paused(_, e) => Some(e.clone()),
+        }
+    }
+}
+
+/// What happened to one item.
+pub struct ItemResult {
+    /// How it ended.
+    pub end: ItemEnd,
+    /// Its steps.
+    pub steps: Vec<StepRecord>,
+}
+
+/// A node's failure after its retries.
+struct NodeError {
+    code: String,
+    message: String,
+    /// A connection that needs re-authorization.
+    reauth: Option<String>,
+}
+
+struct StepOutput {
+    input: Option<Value>,
+    output: Value,
+    attempts: i64,
+    logs: Vec<Value>,
+    requests: Vec<Value>,
+}
+
+struct Frame {
+    node: usize,
+    scope: BTreeMap<String, JinjaValue>,
+}
+
+/// Runs one item (`seq` in the run) through the scenario.
+pub async fn run_item(scope: &RunScope, seq: i64, item_id: &str, data: &Value) -> ItemResult {
+    let mut base = scope.globals.clone();
+    base.insert("trigger".into(), JinjaValue::from_serialize(data));
+    base.insert("trigger_id".into(), JinjaValue::from(item_id));
+    let mut stack: Vec<Frame> = scope
+        .plan
+        .roots
+        .iter()
+        .rev()
+        .map(|&node| Frame {
+            node,
+            scope: base.clone(),
+        })
+        .collect();
+    let mut steps = Vec::new();
+    let mut filtered = false;
+    let mut finished_leaf = false;
+    let mut end = None;
+    while let Some(frame) = stack.pop() {
+        let node = &scope.plan.nodes[frame.node];
+        let context =
+            JinjaValue::from_iter(frame.scope.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let started_at = now_ms();
+        let started = Instant::now();
+        let result = run_node(scope, frame.node, &context).await;
+        let duration_us = started.elapsed().as_micros() as i64;
+        let mut record = StepRecord {
+            item_seq: seq,
+            step: steps.len() as i64 + 1,
+            node_id: node.id.clone(),
+            status: "ok".into(),
+            input: None,
+            output: None,
+            error_code: None,
+            error: None,
+            attempts: 1,
+            started_at,
+            duration_us,
+            requests: None,
+            logs: None,
+        };
+        let (output, next): (Option<Value>, Vec<(usize, Option<JinjaValue>)>) = match result {
+            Ok((step, flow)) => {
+                record.input = step.input;
+                record.attempts = step.attempts;
+                record.logs = (!step.logs.is_empty()).then(|| Value::Array(step.logs));
+                record.requests = (!step.requests.is_empty()).then(|| Value::Array(step.requests));
+                match flow {
+                    Flow::Stop => {
+                        record.status = "filtered".into();
+                        record.output = Some(step.output);
+                        filtered = true;
+                        steps.push(record);
+                        continue;
+                    }
+                    Flow::Children => {
+                        let children = node.children.iter().map(|(_, c)| (*c, None)).collect();
+                        (Some(step.output), children)
+                    }
+                    Flow::Routes(routes) => {
+                        let children = node
+                            .children
+                            .iter()
+                            .filter(|(route, _)| route.as_ref().is_some_and(|r| routes.contains(r)))
+                            .map(|(_, c)| (*c, None))
+                            .collect();
+                        (Some(step.output), children)
+                    }
+                    Flow::Each(elements) => {
+                        let mut children = Vec::new();
+                        for element in elements {
+                            let value = JinjaValue::from_serialize(&element);
+                            for (_, child) in &node.children {
+                                children.push((*child, Some(value.clone())));
+                            }
+                        }
+                        (Some(step.output), children)
+                    }
+                }
+            }
+            Err((error, step)) => {
+                record.status = "error".into();
+                record.input = step.input;
+                record.attempts = step.attempts;
+                record.logs = (!step.logs.is_empty()).then(|| Value::Array(step.logs));
+                record.requests = (!step.requests.is_empty()).then(|| Value::Array(step.requests));
+                record.error_code = Some(error.code.clone());
+                record.error = Some(error.message.clone());
+                let message = format!("node `{}`: {}", node.id, error.message);
+                if let Some(connection) = error.reauth {
+                    steps.push(record);
+                    end = Some(ItemEnd::Paused(connection, message));
+                    break;
+                }
+                match node.on_error {
+                    OnError::Stop => {
+                        steps.push(record);
+                        end = Some(ItemEnd::Failed(message));
+                        break;
+                    }
+                    OnError::Skip => {
+                        record.status = "skipped".into();
+                        steps.push(record);
+                        end = Some(ItemEnd::Skipped(message));
+                        break;
+                    }
+                    OnError::Continue => {
+                        let output =
+                            json!({"error": {"code": error.code, "message": error.message}});
+                        let children = node.children.iter().map(|(_, c)| (*c, None)).collect();
+                        (Some(output), children)
+                    }
+                }
+            }
+        };
+        if let Some(output) = &output {
+            record.output = Some(output.clone());
+        }
+        steps.push(record);
+        if next.is_empty() {
+            finished_leaf = true;
+        }
+        let value = output
+            .map(|o| JinjaValue::from_serialize(&o))
+            .unwrap_or_default();
+        for (child, element) in next.into_iter().rev() {
+            let mut child_scope = frame.scope.clone();
+            // An iterator's children see the current element as the iterator's output.
+            child_scope.insert(node.id.clone(), element.unwrap_or_else(|| value.clone()));
+            stack.push(Frame {
+                node: child,
+                scope: child_scope,
+            });
+        }
+    }
+    let end = end.unwrap_or(if filtered && !finished_leaf {
+        ItemEnd::Filtered
+    } else {
+        ItemEnd::Done
+    });
+    ItemResult { end, steps }
+}
+
+/// Where the walk goes after a node.
+enum Flow {
+    Children,
+    Stop,
+    Routes(Vec<String>),
+    Each(Vec<Value>),
+}
+
+type NodeResult = Result<(StepOutput, Flow), (NodeError, StepOutput)>;
+
+fn step(input: Option<Value>, output: Value) -> StepOutput {
+    StepOutput {
+        input,
+        output,
+        attempts: 1,
+        logs: Vec::new(),
+        requests: Vec::new(),
+    }
+}
+
+fn mapping_error(message: String, input: Option<Value>) -> (NodeError, StepOutput) {
+    (
+        NodeError {
+            code: "mapping".into(),
+            message: format!("mapping: {message}"),
+            reauth: None,
+        },
+        step(input, Value::Null),
+    )
+}
+
+async fn run_node(scope: &RunScope, index: usize, context: &JinjaValue) -> NodeResult {
+    let plan = &scope.plan;
+    let node = &plan.nodes[index];
+    let t = &plan.templates;
+    match &node.kind {
+        PlanKind::Transform { output } => {
+            let value = t
+                .eval(output, context)
+                .map_err(|e| mapping_error(e, None))?;
+            Ok((step(None, value), Flow::Children))
+        }
+        PlanKind::Filter { condition } => {
+            let pass = t
+                .truthy(condition, context)
+                .map_err(|e| mapping_error(e, None))?;
+            let out = json!({"passed": pass});
+            Ok((
+                step(None, out),
+                if pass { Flow::Children } else { Flow::Stop },
+            ))
+        }
+        PlanKind::Router { routes } => {
+            let mut matched = Vec::new();
+            for (name, condition) in routes {
+                if let Some(condition) = condition {
+                    if t.truthy(condition, context)
+                        .map_err(|e| mapping_error(format!("route `{name}`: {e}"), None))?
+                    {
+                        matched.push(name.clone());
+                    }
+                }
+            }
+            if matched.is_empty() {
+                matched.extend(
+                    routes
+                        .iter()
+                        .filter(|(_, c)| c.is_none())
+                        .map(|(n, _)| n.clone()),
+                );
+            }
+            Ok((
+                step(None, json!({"routes": matched})),
+                Flow::Routes(matched),
+            ))
+        }
+        PlanKind::Iterator { over } => {
+            let value = t.eval(over, context).map_err(|e| mapping_error(e, None))?;
+            let elements = match value {
+                Value::Array(list) => list,
+                Value::Null => Vec::new(),
+                other => {
+                    return Err(mapping_error(
+                        format!("`over` gave a {} where a list was needed", kind_of(&other)),
+                        None,
+                    ))
+                }
+            };
+            let out = json!({"count": elements.len()});
+            Ok((step(None, out), Flow::Each(elements)))
+        }
+        PlanKind::Delay { seconds } => {
+            let value = t
+                .eval(seconds, context)
+                .map_err(|e| mapping_error(e, None))?;
+            let seconds = value
+                .as_f64()
+                .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                .filter(|s| (0.0..=3600.0).contains(s))
+                .ok_or_else(|| {
+                    mapping_error(format!("`seconds` gave {value}, not 0 to 3600"), None)
+                })?;
+            let wait = Duration::from_secs_f64(seconds);
+            let started = Instant::now();
+            while started.elapsed() < wait && !scope.stop.load(Ordering::Relaxed) {
+                tokio::time::sleep((wait - started.elapsed()).min(Duration::from_millis(250)))
+                    .await;
+            }
+            Ok((
+                step(
+                    Some(json!({"seconds": seconds})),
+                    json!({"waited": seconds}),
+                ),
+                Flow::Children,
+            ))
+        }
+        PlanKind::Store {
+            op,
+            collection,
+            key,
+            record,
+            merge,
+            limit,
+        } => {
+            run_store(
+                scope,
+                *op,
+                collection,
+                key.as_ref(),
+                record.as_ref(),
+                *merge,
+                *limit,
+                context,
+                node.retries,
+            )
+            .await
+        }
+        PlanKind::Action {
+            connector: _,
+            action,
+            connection,
+            input,
+            schema,
+        } => {
+            let input = t.eval(input, context).map_err(|e| mapping_error(e, None))?;
+            if let Some(schema) = schema {
+                let problems: Vec<String> = schema
+                    .iter_errors(&input)
+                    .map(|e| {
+                        let at = e.instance_path().to_string();
+                        if at.is_empty() {
+                            e.to_string()
+                        } else {
+                            format!("{at}: {e}")
+                        }
+                    })
+                    .collect();
+                if !problems.is_empty() {
+                    return Err((
+                        NodeError {
+                            code: "invalid_input".into(),
+                            message: format!(
+                                "the mapped input does not fit `{action}`: {}",
+                                problems.join("; ")
+                            ),
+                            reauth: None,
+                        },
+                        step(Some(input), Value::Null),
+                    ));
+                }
+            }
+            let Some(handle) = scope.connections.get(connection) else {
+                return Err((
+                    NodeError {
+                        code: "connection".into(),
+                        message: format!("connection `{connection}` is not open"),
+                        reauth: None,
+                    },
+                    step(Some(input), Value::Null),
+                ));
+            };
+            let mut out = step(Some(input), Value::Null);
+            let mut attempt = 0u32;
+            loop {
+                attempt += 1;
+                let outcome = handle
+                    .action(
+                        &scope.app,
+                        &scope.run_id,
+                        action,
+                        out.input.as_ref().unwrap_or(&Value::Null),
+                    )
+                    .await;
+                absorb(&mut out, &outcome.log);
+                out.attempts = i64::from(attempt);
+                let error = match outcome.result {
+                    Ok(value) => {
+                        out.output = value;
+                        return Ok((out, Flow::Children));
+                    }
+                    Err(e) => e,
+                };
+                match super::retry::decide(&error, attempt, node.retries) {
+                    RetryDecision::Retry(wait) => {
+                        out.logs.push(json!({"level": "warn", "message": format!(
+                            "attempt {attempt}: {} ({}) — trying again in {:.1} s",
+                            error, error.code(), wait.as_secs_f64()
+                        )}));
+                        if !sleep_unless_stopped(&scope.stop, wait).await {
+                            return Err((
+                                NodeError {
+                                    code: "cancelled".into(),
+                                    message: "the run was stopped while waiting to retry".into(),
+                                    reauth: None,
+                                },
+                                out,
+                            ));
+                        }
+                    }
+                    RetryDecision::GiveUp => {
+                        let reauth =
+                            matches!(error, CallError::Unauthorized(_)).then(|| connection.clone());
+                        let retried = if attempt > 1 {
+                            format!(" (after {attempt} attempts)")
+                        } else {
+                            String::new()
+                        };
+                        return Err((
+                            NodeError {
+                                code: error.code().into(),
+                                message: format!("{error}{retried}"),
+                                reauth,
+                            },
+                            out,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_store(
+    scope: &RunScope,
+    op: StoreOp,
+    collection: &super::template::Mapping,
+    key: Option<&super::template::Mapping>,
+    record: Option<&super::template::Mapping>,
+    merge: bool,
+    limit: u32,
+    context: &JinjaValue,
+    retries: u32,
+) -> NodeResult {
+    let t = &scope.plan.templates;
+    let collection = match t
+        .eval(collection, context)
+        .map_err(|e| mapping_error(e, None))?
+    {
+        Value::String(s) if super::validate::valid_collection(&s) => s,
+        other => {
+            return Err(mapping_error(
+                format!("`collection` gave {other}: use letters, digits, `-` and `_`"),
+                None,
+            ))
+        }
+    };
+    let key =
+        match key {
+            None => None,
+            Some(key) => Some(
+                match t.eval(key, context).map_err(|e| mapping_error(e, None))? {
+                    Value::String(s) if !s.is_empty() && s.len() <= 512 => s,
+                    Value::Number(n) => n.to_string(),
+                    other => return Err(mapping_error(
+                        format!(
+                            "`key` gave {other}: a record's id is a non-empty string or a number"
+                        ),
+                        None,
+                    )),
+                },
+            ),
+        };
+    let data = match record {
+        None => None,
+        Some(record) => Some(
+            t.eval(record, context)
+                .map_err(|e| mapping_error(e, None))?,
+        ),
+    };
+    let input = json!({"collection": collection, "key": key, "record": data});
+    let store = &scope.app.store;
+    let user = scope.user_id.as_str();
+    let key_str = key.clone().unwrap_or_default();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = match op {
+            StoreOp::Upsert => {
+                let data = data.clone().unwrap_or(Value::Null);
+                if merge {
+                    store.merge_record(user, &collection, &key_str, &data).await.map(|merged| json!({"id": key_str, "record": merged}))
+                } else {
+                    store.put_record(user, &collection, &key_str, &data).await.map(|_| json!({"id": key_str, "record": data}))
+                }
+            }
+            StoreOp::Get => store.record(user, &collection, &key_str).await.map(|r| match r {
+                Some(r) => json!({"id": key_str, "found": true, "record": r.data}),
+                None => json!({"id": key_str, "found": false, "record": null}),
+            }),
+            StoreOp::Delete => store.delete_record(user, &collection, &key_str).await.map(|deleted| json!({"id": key_str, "deleted": deleted})),
+            StoreOp::List => store.records(user, &collection, None, i64::from(limit)).await.map(|records| {
+                json!({"count": records.len(), "records": records.into_iter().map(|r| json!({"id": r.id, "record": r.data})).collect::<Vec<_>>()})
+            }),
+        };
+        match result {
+            Ok(output) => {
+                let mut out = step(Some(input), output);
+                out.attempts = i64::from(attempt);
+                return Ok((out, Flow::Children));
+            }
+            Err(e) if attempt <= retries => {
+                tracing::warn!(run = %scope.run_id, error = %e, "data store write failed; retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(e) => {
+                return Err((
+                    NodeError {
+                        code: "store".into(),
+                        message: format!("the data store: {e}"),
+                        reauth: None,
+                    },
+                    step(Some(input), Value::Null),
+                ))
+            }
+        }
+    }
+}
+
+/// Adds a call's log lines and requests to a step.
+fn absorb(out: &mut StepOutput, log: &Entries) {
+    for line in &log.lines {
+        out.logs
+            .push(json!({"level": line.level, "message": line.message}));
+    }
+    for refusal in &log.refusals {
+        out.logs.push(json!({"level": "warn", "message": refusal}));
+    }
+    for request in &log.requests {
+        out.requests
+            .push(serde_json::to_value(request).unwrap_or(Value::Null));
+    }
+}
+
+/// Sleeps unless the run is stopped first; false if it was.
+pub async fn sleep_unless_stopped(stop: &AtomicBool, wait: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < wait {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        tokio::time::sleep((wait - started.elapsed()).min(Duration::from_millis(200))).await;
+    }
+    !stop.load(Ordering::Relaxed)
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
+}

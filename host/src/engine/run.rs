@@ -1,0 +1,514 @@
+//! Executing one claimed run, durably.
+//!
+//! A poll run reads its trigger page by page from the cursor in `trigger_state`, reading the
+//! next page while it processes the current one (so a run is bounded by the upstream, and only
+//! two pages are ever in memory). Each page's items, steps and the cursor move are committed in
+//! one transaction, fenced by the worker's claim: the cursor never passes an item whose result
+//! is not stored. A run taken over after a crash re-reads the page from the committed cursor
+//! and skips the items it already finished with the same data.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use minijinja::value::Value as JinjaValue;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::executor::{run_item, sleep_unless_stopped, ItemEnd, RunScope};
+use super::plan::Plan;
+use super::retry::{decide, RetryDecision};
+use super::scenario::Trigger;
+use crate::app::App;
+use crate::runtime::{CallOutcome, PollPage};
+use crate::store::{Batch, CommitError, CursorMove, ItemRecord, RunRow};
+
+/// Live counters of a run, for progress lines.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Items finished (any status).
+    pub items: AtomicI64,
+    /// Items failed.
+    pub failed: AtomicI64,
+    /// Items filtered or skipped.
+    pub skipped: AtomicI64,
+    /// Pages read.
+    pub pages: AtomicI64,
+}
+
+/// How a run attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEnd {
+    /// `succeeded`, `failed` or `cancelled`, with an error.
+    Finished(&'static str, Option<String>),
+    /// A connection needs re-authorization (its id, and why): the run and its scenario wait.
+    Paused(String, String),
+    /// Another worker took the run over; this one wrote nothing more.
+    LeaseLost,
+}
+
+/// Runs a claimed run to its end and records the end.
+pub async fn execute(
+    app: &Arc<App>,
+    run: RunRow,
+    worker: &str,
+    progress: Option<Arc<Progress>>,
+    stop: Option<Arc<AtomicBool>>,
+) -> RunEnd {
+    let progress = progress.unwrap_or_default();
+    let stop = stop.unwrap_or_default();
+    let lost = Arc::new(AtomicBool::new(false));
+    let heartbeat = tokio::spawn(heartbeat(
+        app.clone(),
+        run.id.clone(),
+        worker.to_string(),
+        stop.clone(),
+        lost.clone(),
+    ));
+    let end = match prepare(app, &run, stop.clone()).await {
+        Ok(scope) => {
+            if run.attempts > 1 {
+                let _ = app
+                    .store
+                    .add_run_event(&run.id, "warn", &format!(
+                        "resumed (attempt {}): the worker that held this run stopped; finished items are kept, the rest is done again",
+                        run.attempts
+                    ))
+                    .await;
+            }
+            let scope = Arc::new(scope);
+            match scope.plan.scenario.trigger.clone() {
+                Trigger::Poll { .. } => poll_run(&scope, &run, worker, &progress, &lost).await,
+                _ => single_item_run(&scope, &run, worker, &progress).await,
+            }
+        }
+        Err(end) => end,
+    };
+    heartbeat.abort();
+    if lost.load(Ordering::Relaxed) {
+        return RunEnd::LeaseLost;
+    }
+    let end = match end {
+        RunEnd::Finished(_, _) if stop.load(Ordering::Relaxed) => {
+            RunEnd::Finished("cancelled", Some("cancelled while it ran".into()))
+        }
+        end => end,
+    };
+    let (status, error) = match &end {
+        RunEnd::Finished(status, error) => (*status, error.clone()),
+        RunEnd::Paused(connection, reason) => {
+            if let Err(e) = app
+                .store
+                .set_scenario_paused(&run.scenario_id, Some((reason, connection)))
+                .await
+            {
+                tracing::error!(run = %run.id, error = %e, "cannot pause the scenario");
+            }
+            tracing::warn!(run = %run.id, scenario = %run.scenario_id, reason = %reason, "scenario paused until the connection is fixed");
+            ("paused", Some(reason.clone()))
+        }
+        RunEnd::LeaseLost => return end,
+    };
+    match app
+        .store
+        .finish_run(&run.id, worker, status, error.as_deref())
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(run = %run.id, status, items = progress.items.load(Ordering::Relaxed), "run finished")
+        }
+        Ok(false) => return RunEnd::LeaseLost,
+        Err(e) => tracing::error!(run = %run.id, error = %e, "cannot record the end of a run"),
+    }
+    end
+}
+
+/// Renews the lease; notices a lost lease or a cancel.
+async fn heartbeat(
+    app: Arc<App>,
+    run_id: String,
+    worker: String,
+    stop: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+) {
+    let lease = app.config.engine.lease;
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match app
+            .store
+            .renew_lease(&run_id, &worker, lease.as_millis() as i64)
+            .await
+        {
+            Ok(Some(cancel)) => {
+                if cancel {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            Ok(None) => {
+                lost.store(true, Ordering::Relaxed);
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => tracing::warn!(run = %run_id, error = %e, "cannot renew the run's lease"),
+        }
+    }
+}
+
+/// Compiles the run's scenario version and opens its connections.
+async fn prepare(app: &Arc<App>, run: &RunRow, stop: Arc<AtomicBool>) -> Result<RunScope, RunEnd> {
+    let fail = |message: String| RunEnd::Finished("failed", Some(message));
+    let scenario = app
+        .store
+        .scenario_by_id(&run.scenario_id)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let definition = if scenario.version == run.scenario_version {
+        scenario.definition.clone()
+    } else {
+        app.store
+            .scenario_versions(&run.scenario_id)
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .into_iter()
+            .find(|(v, _, _)| *v == run.scenario_version)
+            .map(|(_, d, _)| d)
+            .unwrap_or(scenario.definition.clone())
+    };
+    let plan: Plan = app
+        .compile_scenario(&run.user_id, definition)
+        .await
+        .map_err(|e| fail(format!("the scenario no longer checks out: {}", e.message)))?;
+    let mut connections = HashMap::new();
+    for id in plan.connections() {
+        match app.open_connection(&run.user_id, &id).await {
+            Ok(handle) => {
+                connections.insert(id, Arc::new(handle));
+            }
+            Err(e) if e.code == "needs_reauth" => {
+                return Err(RunEnd::Paused(
+                    id.clone(),
+                    format!(
+                        "connection `{id}` needs to be connected again: {}",
+                        e.message
+                    ),
+                ));
+            }
+            Err(e) => return Err(fail(format!("connection `{id}`: {}", e.message))),
+        }
+    }
+    let mut globals = BTreeMap::new();
+    globals.insert(
+        "vars".to_string(),
+        JinjaValue::from_serialize(&plan.scenario.variables),
+    );
+    globals.insert(
+        "run".to_string(),
+        JinjaValue::from_serialize(json!({"id": run.id, "scenario": scenario.name, "scenario_id": scenario.id, "started_at": run.started_at})),
+    );
+    Ok(RunScope {
+        app: app.clone(),
+        plan: Arc::new(plan),
+        run_id: run.id.clone(),
+        user_id: run.user_id.clone(),
+        connections,
+        globals,
+        stop,
+    })
+}
+
+fn hash_of(data: &Value) -> String {
+    hex::encode(&Sha256::digest(data.to_string().as_bytes())[..12])
+}
+
+/// Runs the items of one page with the scenario's concurrency, in order.
+async fn process_items(
+    scope: &Arc<RunScope>,
+    run: &RunRow,
+    items: Vec<(String, Value)>,
+    next_seq: &mut i64,
+    progress: &Progress,
+) -> (Batch, Option<ItemEnd>) {
+    let concurrency = scope.plan.scenario.settings.concurrency.max(1);
+    let start = *next_seq;
+    *next_seq += items.len() as i64;
+    let stop = scope.stop.clone();
+    let results: Vec<_> = futures::stream::iter(items.into_iter().enumerate())
+        .map(|(i, (id, data))| {
+            let scope = scope.clone();
+            let stop = stop.clone();
+            async move {
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let seq = start + i as i64 + 1;
+                let result = run_item(&scope, seq, &id, &data).await;
+                Some((seq, id, hash_of(&data), result))
+            }
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    let mut batch = Batch::default();
+    let mut halt = None;
+    for (seq, id, hash, result) in results.into_iter().flatten() {
+        progress.items.fetch_add(1, Ordering::Relaxed);
+        match &result.end {
+            ItemEnd::Failed(_) | ItemEnd::Paused(..) => {
+                progress.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            ItemEnd::Skipped(_) | ItemEnd::Filtered => {
+                progress.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+            ItemEnd::Done => {}
+        }
+        if halt.is_none() && matches!(result.end, ItemEnd::Failed(_) | ItemEnd::Paused(..)) {
+            halt = Some(result.end.clone());
+        }
+        batch.items.push(ItemRecord {
+            seq,
+            item_id: id,
+            data_hash: hash,
+            status: result.end.status().into(),
+            attempt: run.attempts,
+            error: result.end.error(),
+        });
+        batch.steps.extend(result.steps);
+    }
+    (batch, halt)
+}
+
+fn end_of(halt: ItemEnd) -> RunEnd {
+    match halt {
+        ItemEnd::Paused(connection, reason) => RunEnd::Paused(connection, reason),
+        other => RunEnd::Finished("failed", other.error()),
+    }
+}
+
+async fn commit(app: &App, run: &RunRow, worker: &str, batch: &Batch) -> Result<(), RunEnd> {
+    match app.store.commit_batch(&run.id, worker, batch).await {
+        Ok(()) => Ok(()),
+        Err(CommitError::LeaseLost) => Err(RunEnd::LeaseLost),
+        Err(e) => Err(RunEnd::Finished(
+            "failed",
+            Some(format!("cannot store the run's progress: {e}")),
+        )),
+    }
+}
+
+/// A manual, scheduled or webhook run: one item.
+async fn single_item_run(
+    scope: &Arc<RunScope>,
+    run: &RunRow,
+    worker: &str,
+    progress: &Progress,
+) -> RunEnd {
+    let input = run.input.clone().unwrap_or(Value::Null);
+    let id = input
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or(&run.id)
+        .to_string();
+    let data = input.get("data").cloned().unwrap_or(Value::Null);
+    let mut seq = 0;
+    let (batch, halt) = process_items(scope, run, vec![(id, data)], &mut seq, progress).await;
+    if let Err(end) = commit(&scope.app, run, worker, &batch).await {
+        return end;
+    }
+    match halt {
+        Some(halt) => end_of(halt),
+        None => RunEnd::Finished("succeeded", None),
+    }
+}
+
+/// A poll run: page after page until the trigger has no more.
+async fn poll_run(
+    scope: &Arc<RunScope>,
+    run: &RunRow,
+    worker: &str,
+    progress: &Progress,
+    lost: &AtomicBool,
+) -> RunEnd {
+    let app = &scope.app;
+    let Trigger::Poll {
+        trigger, config, ..
+    } = &scope.plan.scenario.trigger
+    else {
+        return RunEnd::Finished("failed", Some("not a poll trigger".into()));
+    };
+    let Some(handle) = scope
+        .plan
+        .trigger_connection
+        .as_ref()
+        .and_then(|id| scope.connections.get(id))
+        .cloned()
+    else {
+        return RunEnd::Finished(
+            "failed",
+            Some("the trigger's connection is not open".into()),
+        );
+    };
+    let key = scope.plan.scenario.trigger.cursor_key();
+    let state = match app.store.ensure_trigger_state(&run.scenario_id, &key).await {
+        Ok(state) => state,
+        Err(e) => return RunEnd::Finished("failed", Some(e.to_string())),
+    };
+    let mut cursor = state.cursor;
+    let resuming = run.attempts > 1;
+    let mut next_seq = match app.store.last_item_seq(&run.id).await {
+        Ok(seq) => seq,
+        Err(e) => return RunEnd::Finished("failed", Some(e.to_string())),
+    };
+    let config = if config.is_null() {
+        json!({})
+    } else {
+        config.clone()
+    };
+    let fetch = |cursor: Option<String>| {
+        let scope = scope.clone();
+        let handle = handle.clone();
+        let trigger = trigger.clone();
+        let config = config.clone();
+        tokio::spawn(async move {
+            fetch_page(&scope, &handle, &trigger, &config, cursor.as_deref()).await
+        })
+    };
+    let mut pending = fetch(cursor.clone());
+    let mut first_page = true;
+    loop {
+        let page = match pending.await {
+            Ok(Ok(page)) => page,
+            Ok(Err(end)) => return end,
+            Err(e) => {
+                return RunEnd::Finished(
+                    "failed",
+                    Some(format!("reading the trigger crashed: {e}")),
+                )
+            }
+        };
+        progress.pages.fetch_add(1, Ordering::Relaxed);
+        let more = page.has_more && page.cursor.is_some() && page.cursor != cursor;
+        if more && !scope.stop.load(Ordering::Relaxed) {
+            pending = fetch(page.cursor.clone());
+        } else {
+            pending = tokio::spawn(async {
+                Ok(PollPage {
+                    items: vec![],
+                    cursor: None,
+                    has_more: false,
+                })
+            });
+        }
+        let mut items: Vec<(String, Value)> =
+            page.items.into_iter().map(|i| (i.id, i.data)).collect();
+        let mut skipped_done = 0;
+        let mut retried = 0;
+        if resuming && first_page && !items.is_empty() {
+            let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
+            let finished: HashMap<String, String> =
+                match app.store.finished_items(&run.id, &ids).await {
+                    Ok(found) => found.into_iter().collect(),
+                    Err(e) => return RunEnd::Finished("failed", Some(e.to_string())),
+                };
+            let before = items.len();
+            items.retain(|(id, data)| finished.get(id) != Some(&hash_of(data)));
+            skipped_done = before - items.len();
+            retried = items.len() as i64;
+        }
+        let count = items.len();
+        let (mut batch, halt) = process_items(scope, run, items, &mut next_seq, progress).await;
+        batch.retried = retried;
+        batch.pages = 1;
+        if resuming && first_page {
+            batch.events.push(("info".into(), format!(
+                "re-read the page at the committed cursor: {skipped_done} items were already done and kept, {retried} were processed again"
+            )));
+        }
+        first_page = false;
+        let stopped = scope.stop.load(Ordering::Relaxed) && batch.items.len() < count;
+        if halt.is_none() && !stopped {
+            batch.cursor = Some(CursorMove {
+                scenario_id: run.scenario_id.clone(),
+                from: cursor.clone(),
+                to: page.cursor.clone(),
+            });
+        }
+        if lost.load(Ordering::Relaxed) {
+            return RunEnd::LeaseLost;
+        }
+        if let Err(end) = commit(app, run, worker, &batch).await {
+            return end;
+        }
+        if let Some(halt) = halt {
+            pending.abort();
+            return end_of(halt);
+        }
+        if stopped || scope.stop.load(Ordering::Relaxed) {
+            pending.abort();
+            return RunEnd::Finished(
+                "cancelled",
+                Some("cancelled; the cursor stays after the last finished page".into()),
+            );
+        }
+        if page.cursor.is_some() {
+            cursor = page.cursor;
+        }
+        if !more {
+            return RunEnd::Finished("succeeded", None);
+        }
+    }
+}
+
+/// Reads one page, retrying as the error says.
+async fn fetch_page(
+    scope: &RunScope,
+    handle: &crate::connections::ConnectionHandle,
+    trigger: &str,
+    config: &Value,
+    cursor: Option<&str>,
+) -> Result<PollPage, RunEnd> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let outcome: CallOutcome<PollPage> = handle
+            .poll(&scope.app, &scope.run_id, trigger, config, cursor)
+            .await;
+        let error = match outcome.result {
+            Ok(page) => return Ok(page),
+            Err(e) => e,
+        };
+        let retries = scope.plan.scenario.settings.retries;
+        match decide(&error, attempt, retries) {
+            RetryDecision::Retry(wait) => {
+                let _ = scope.app.store.add_run_event(&scope.run_id, "warn", &format!(
+                    "reading the trigger, attempt {attempt}: {error} — trying again in {:.1} s", wait.as_secs_f64()
+                )).await;
+                if !sleep_unless_stopped(&scope.stop, wait).await {
+                    return Err(RunEnd::Finished("cancelled", Some("cancelled".into())));
+                }
+            }
+            RetryDecision::GiveUp => {
+                let message = format!("reading the trigger `{trigger}`: {error}");
+                let _ = scope
+                    .app
+                    .store
+                    .add_run_event(&scope.run_id, "error", &message)
+                    .await;
+                return Err(match error {
+                    crate::runtime::CallError::Unauthorized(_) => RunEnd::Paused(
+                        handle.row.id.clone(),
+                        format!(
+                            "connection `{}` needs to be connected again: {error}",
+                            handle.row.id
+                        ),
+                    ),
+                    _ => RunEnd::Finished("failed", Some(message)),
+                });
+            }
+        }
+    }
+}
+
+/// How long a worker waits for work before looking again.
+pub const IDLE_POLL: Duration = Duration::from_millis(500);

@@ -1,0 +1,770 @@
+//! Runs as a durable state machine: `queued → running → succeeded | failed | cancelled`, or
+//! `paused` while a connection needs re-authorization. A worker claims a run with a lease
+//! (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so workers never wait on each other), renews it while
+//! it works, and every write it makes afterwards is fenced by its claim: a worker whose lease
+//! was taken over (it hung, or was thought dead) cannot commit over its successor.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{now_ms, Backend, Store, StoreError};
+
+/// A run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    /// `run_…`.
+    pub id: String,
+    /// Its scenario.
+    pub scenario_id: String,
+    /// The scenario version it runs.
+    pub scenario_version: i64,
+    /// The scenario's owner.
+    pub user_id: String,
+    /// `manual`, `schedule`, `poll` or `webhook`.
+    pub trigger_kind: String,
+    /// The item of a manual, scheduled or webhook run.
+    pub input: Option<Value>,
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `paused`.
+    pub status: String,
+    /// The worker holding it.
+    pub claimed_by: Option<String>,
+    /// How many times a worker took it (more than one: it was resumed).
+    pub attempts: i64,
+    /// Whether a cancel was asked for.
+    pub cancel_requested: bool,
+    /// Items that went through.
+    pub items_done: i64,
+    /// Items that failed.
+    pub items_failed: i64,
+    /// Items filtered out or skipped after an error.
+    pub items_skipped: i64,
+    /// Items processed again after the run was resumed.
+    pub items_retried: i64,
+    /// Trigger pages read.
+    pub pages: i64,
+    /// Why it failed or paused.
+    pub error: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub started_at: Option<i64>,
+    /// Unix ms.
+    pub finished_at: Option<i64>,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// A run to queue.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// `run_…`.
+    pub id: String,
+    /// Its scenario.
+    pub scenario_id: String,
+    /// The version.
+    pub scenario_version: i64,
+    /// The owner.
+    pub user_id: String,
+    /// The trigger kind.
+    pub trigger_kind: String,
+    /// The item, for non-poll runs.
+    pub input: Option<Value>,
+}
+
+/// One finished item.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemRecord {
+    /// Its position in the run.
+    pub seq: i64,
+    /// The upstream id.
+    pub item_id: String,
+    /// sha256 of its data: a resumed run skips an item finished with the same data.
+    #[serde(skip)]
+    pub data_hash: String,
+    /// `done`, `filtered`, `skipped` or `failed`.
+    pub status: String,
+    /// The run attempt that finished it.
+    pub attempt: i64,
+    /// Its error.
+    pub error: Option<String>,
+}
+
+/// One step of an item.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    /// The item's seq.
+    pub item_seq: i64,
+    /// The step's position within the item.
+    pub step: i64,
+    /// The node.
+    pub node_id: String,
+    /// `ok`, `error`, `filtered`, `skipped`.
+    pub status: String,
+    /// Its input (JSON).
+    pub input: Option<Value>,
+    /// Its output (JSON).
+    pub output: Option<Value>,
+    /// The error's code.
+    pub error_code: Option<String>,
+    /// The error.
+    pub error: Option<String>,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Unix ms.
+    pub started_at: i64,
+    /// How long, in µs.
+    pub duration_us: i64,
+    /// Outbound requests (redacted), JSON.
+    pub requests: Option<Value>,
+    /// Log lines (the connector's, and each failed attempt), JSON.
+    pub logs: Option<Value>,
+}
+
+/// A run event (resumed, waiting for a rate limit, a page read).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEvent {
+    /// Unix ms.
+    pub at: i64,
+    /// `info`, `warn`, `error`.
+    pub level: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// Moving a poll cursor: from what the run read, to after what it committed.
+#[derive(Debug, Clone)]
+pub struct CursorMove {
+    /// The scenario.
+    pub scenario_id: String,
+    /// The cursor the page was read from.
+    pub from: Option<String>,
+    /// The cursor after it.
+    pub to: Option<String>,
+}
+
+/// What one commit of a run writes, all or nothing.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Finished items.
+    pub items: Vec<ItemRecord>,
+    /// Their steps.
+    pub steps: Vec<StepRecord>,
+    /// Items retried after a resume.
+    pub retried: i64,
+    /// Pages completed.
+    pub pages: i64,
+    /// The poll cursor to move.
+    pub cursor: Option<CursorMove>,
+    /// Events.
+    pub events: Vec<(String, String)>,
+}
+
+/// The run's lease is gone: another worker owns it now.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Another worker claimed the run.
+    #[error("this worker no longer holds the run (its lease expired and another worker took it)")]
+    LeaseLost,
+    /// The cursor moved under the run.
+    #[error("the trigger's cursor was moved by someone else")]
+    CursorMoved,
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CommitError {
+    fn from(e: sqlx::Error) -> Self {
+        CommitError::Store(e.into())
+    }
+}
+
+const COLUMNS: &str = "id, scenario_id, scenario_version, user_id, trigger_kind, input, status, \
+    claimed_by, attempts, cancel_requested, items_done, items_failed, items_skipped, \
+    items_retried, pages, error, created_at, started_at, finished_at, updated_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRow, StoreError> {
+    let input: Option<String> = row.try_get("input")?;
+    Ok(RunRow {
+        id: row.try_get("id")?,
+        scenario_id: row.try_get("scenario_id")?,
+        scenario_version: row.try_get("scenario_version")?,
+        user_id: row.try_get("user_id")?,
+        trigger_kind: row.try_get("trigger_kind")?,
+        input: input
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("run input: {e}")))?,
+        status: row.try_get("status")?,
+        claimed_by: row.try_get("claimed_by")?,
+        attempts: row.try_get("attempts")?,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        items_done: row.try_get("items_done")?,
+        items_failed: row.try_get("items_failed")?,
+        items_skipped: row.try_get("items_skipped")?,
+        items_retried: row.try_get("items_retried")?,
+        pages: row.try_get("pages")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn json_text(value: &Option<Value>) -> Option<String> {
+    value.as_ref().map(Value::to_string)
+}
+
+impl Store {
+    /// Queues a run. A poll run is queued only if the scenario has no poll run queued,
+    /// running or paused already (they would read the same cursor): then that run's id is
+    /// returned instead, with `false`.
+    pub async fn enqueue_run(&self, run: &NewRun) -> Result<(String, bool), StoreError> {
+        let now = now_ms();
+        let input = json_text(&run.input);
+        let inserted = sqlx::query(
+            "INSERT INTO runs (id, scenario_id, scenario_version, user_id, trigger_kind, input, \
+             status, not_before, created_at, updated_at) \
+             SELECT $1, $2, $3, $4, $5, $6, 'queued', $7, $7, $7 WHERE $5 <> 'poll' OR NOT EXISTS \
+             (SELECT 1 FROM runs WHERE scenario_id = $2 AND trigger_kind = 'poll' \
+              AND status IN ('queued', 'running', 'paused'))",
+        )
+        .bind(&run.id)
+        .bind(&run.scenario_id)
+        .bind(run.scenario_version)
+        .bind(&run.user_id)
+        .bind(&run.trigger_kind)
+        .bind(input)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok((run.id.clone(), true));
+        }
+        let row = sqlx::query(
+            "SELECT id FROM runs WHERE scenario_id = $1 AND trigger_kind = 'poll' \
+             AND status IN ('queued', 'running', 'paused') ORDER BY created_at LIMIT 1",
+        )
+        .bind(&run.scenario_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok((row.try_get("id")?, false)),
+            // It finished in between: try once more.
+            None => Box::pin(self.enqueue_run(run)).await,
+        }
+    }
+
+    /// Queues several runs (one per webhook item) in one transaction.
+    pub async fn enqueue_runs(&self, runs: &[NewRun]) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for run in runs {
+            sqlx::query(
+                "INSERT INTO runs (id, scenario_id, scenario_version, user_id, trigger_kind, input, \
+                 status, not_before, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $7)",
+            )
+            .bind(&run.id)
+            .bind(&run.scenario_id)
+            .bind(run.scenario_version)
+            .bind(&run.user_id)
+            .bind(&run.trigger_kind)
+            .bind(json_text(&run.input))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims the oldest runnable run: queued and due, or running with an expired lease.
+    pub async fn claim_next_run(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<Option<RunRow>, StoreError> {
+        let now = now_ms();
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE runs SET status = 'running', claimed_by = $1, lease_until = $2, \
+             attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
+             WHERE id = (SELECT id FROM runs WHERE (status = 'queued' AND not_before <= $3) \
+                OR (status = 'running' AND lease_until < $3) ORDER BY not_before LIMIT 1{lock}) \
+             AND ((status = 'queued' AND not_before <= $3) OR (status = 'running' AND lease_until < $3)) \
+             RETURNING {COLUMNS}"
+        );
+        sqlx::query(&sql)
+            .bind(worker)
+            .bind(now + lease_ms)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Claims one run by id if it is queued or its lease expired.
+    pub async fn claim_run(
+        &self,
+        id: &str,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<Option<RunRow>, StoreError> {
+        let now = now_ms();
+        sqlx::query(&format!(
+            "UPDATE runs SET status = 'running', claimed_by = $1, lease_until = $2, \
+             attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
+             WHERE id = $4 AND (status = 'queued' OR (status = 'running' AND lease_until < $3)) \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(worker)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+    }
+
+    /// Running runs and who holds them: (id, claimed_by).
+    pub async fn running_claims(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query(
+            "SELECT id, claimed_by FROM runs WHERE status = 'running' AND claimed_by IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("claimed_by")?)))
+        .collect()
+    }
+
+    /// Ends the lease of a run whose worker is known to be gone, so it is claimed at once.
+    pub async fn expire_claim(&self, id: &str, worker: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET lease_until = 0 WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Renews a lease. Returns `None` if the worker lost the run, else whether a cancel was
+    /// asked for.
+    pub async fn renew_lease(
+        &self,
+        id: &str,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<Option<bool>, StoreError> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "UPDATE runs SET lease_until = $1, updated_at = $2 WHERE id = $3 AND claimed_by = $4 \
+             AND status = 'running' RETURNING cancel_requested",
+        )
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(r.try_get::<i64, _>("cancel_requested")? != 0))
+            .transpose()
+    }
+
+    /// Commits a batch of a run's work, fenced by the worker's claim.
+    pub async fn commit_batch(
+        &self,
+        run_id: &str,
+        worker: &str,
+        batch: &Batch,
+    ) -> Result<(), CommitError> {
+        let now = now_ms();
+        let count = |status: &str| batch.items.iter().filter(|i| i.status == status).count() as i64;
+        let skipped = count("skipped") + count("filtered");
+        let mut tx = self.pool.begin().await?;
+        // The fence comes first: it also takes SQLite's write lock before anything is read.
+        let fenced = sqlx::query(
+            "UPDATE runs SET items_done = items_done + $1, items_failed = items_failed + $2, \
+             items_skipped = items_skipped + $3, items_retried = items_retried + $4, \
+             pages = pages + $5, updated_at = $6 WHERE id = $7 AND claimed_by = $8 AND status = 'running'",
+        )
+        .bind(count("done"))
+        .bind(count("failed"))
+        .bind(skipped)
+        .bind(batch.retried)
+        .bind(batch.pages)
+        .bind(now)
+        .bind(run_id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if fenced.rows_affected() != 1 {
+            return Err(CommitError::LeaseLost);
+        }
+        for chunk in batch.items.chunks(200) {
+            let mut sql = String::from(
+                "INSERT INTO run_items (run_id, seq, item_id, data_hash, status, attempt, error, finished_at) VALUES ",
+            );
+            push_rows(&mut sql, chunk.len(), 8);
+            let mut query = sqlx::query(&sql);
+            for item in chunk {
+                query = query
+                    .bind(run_id)
+                    .bind(item.seq)
+                    .bind(&item.item_id)
+                    .bind(&item.data_hash)
+                    .bind(&item.status)
+                    .bind(item.attempt)
+                    .bind(&item.error)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in batch.steps.chunks(100) {
+            let mut sql = String::from(
+                "INSERT INTO run_steps (run_id, item_seq, step, node_id, status, input, output, \
+                 error_code, error, attempts, started_at, duration_us, requests, logs) VALUES ",
+            );
+            push_rows(&mut sql, chunk.len(), 14);
+            let mut query = sqlx::query(&sql);
+            for s in chunk {
+                query = query
+                    .bind(run_id)
+                    .bind(s.item_seq)
+                    .bind(s.step)
+                    .bind(&s.node_id)
+                    .bind(&s.status)
+                    .bind(json_text(&s.input))
+                    .bind(json_text(&s.output))
+                    .bind(&s.error_code)
+                    .bind(&s.error)
+                    .bind(s.attempts)
+                    .bind(s.started_at)
+                    .bind(s.duration_us)
+                    .bind(json_text(&s.requests))
+                    .bind(json_text(&s.logs));
+            }
+            query.execute(&mut *tx).await?;
+        }
+        if let Some(cursor) = &batch.cursor {
+            let moved = sqlx::query(
+                "UPDATE trigger_state SET cursor = $1, updated_at = $2 WHERE scenario_id = $3 \
+                 AND (cursor = $4 OR (cursor IS NULL AND $5 = 1))",
+            )
+            .bind(&cursor.to)
+            .bind(now)
+            .bind(&cursor.scenario_id)
+            .bind(cursor.from.clone().unwrap_or_default())
+            .bind(i64::from(cursor.from.is_none()))
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(CommitError::CursorMoved);
+            }
+        }
+        for (level, message) in &batch.events {
+            insert_event(&mut tx, run_id, now, level, message).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds an event to a run's log.
+    pub async fn add_run_event(
+        &self,
+        run_id: &str,
+        level: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_event(&mut tx, run_id, now_ms(), level, message).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a run (fenced by the claim). `paused` keeps it for later.
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        worker: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let finished = (status != "paused").then_some(now);
+        let done = sqlx::query(
+            "UPDATE runs SET status = $1, error = $2, finished_at = $3, lease_until = NULL, \
+             claimed_by = NULL, updated_at = $4 WHERE id = $5 AND claimed_by = $6 AND status = 'running'",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(finished)
+        .bind(now)
+        .bind(run_id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Puts a scenario's paused runs back in the queue.
+    pub async fn resume_paused_runs(&self, scenario_id: &str) -> Result<u64, StoreError> {
+        let now = now_ms();
+        Ok(sqlx::query(
+            "UPDATE runs SET status = 'queued', not_before = $1, updated_at = $1, error = NULL \
+             WHERE scenario_id = $2 AND status = 'paused'",
+        )
+        .bind(now)
+        .bind(scenario_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Asks a run to stop: a queued or paused run is cancelled at once, a running one at its
+    /// next item. Returns the run afterwards.
+    pub async fn cancel_run(&self, user_id: &str, id: &str) -> Result<RunRow, StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE runs SET status = 'cancelled', finished_at = $1, updated_at = $1, \
+             error = 'cancelled before it ran to the end' \
+             WHERE id = $2 AND user_id = $3 AND status IN ('queued', 'paused')",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "UPDATE runs SET cancel_requested = 1, updated_at = $1 WHERE id = $2 AND user_id = $3 AND status = 'running'",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        self.run(user_id, id).await
+    }
+
+    /// One of a user's runs.
+    pub async fn run(&self, user_id: &str, id: &str) -> Result<RunRow, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE id = $1 AND user_id = $2"
+        ))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound(format!("run `{id}`")))
+    }
+
+    /// A run by id (for the engine).
+    pub async fn run_by_id(&self, id: &str) -> Result<RunRow, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("run `{id}`")))
+    }
+
+    /// A user's runs, newest first, optionally of one scenario.
+    pub async fn runs(
+        &self,
+        user_id: &str,
+        scenario_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE user_id = $1 AND ($2 = '' OR scenario_id = $2) \
+             ORDER BY created_at DESC, id LIMIT $3"
+        ))
+        .bind(user_id)
+        .bind(scenario_id.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+    }
+
+    /// A run's items from `after_seq`, at most `limit`.
+    pub async fn run_items(
+        &self,
+        run_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<ItemRecord>, StoreError> {
+        sqlx::query(
+            "SELECT seq, item_id, data_hash, status, attempt, error FROM run_items \
+             WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ItemRecord {
+                seq: row.try_get("seq")?,
+                item_id: row.try_get("item_id")?,
+                data_hash: row.try_get("data_hash")?,
+                status: row.try_get("status")?,
+                attempt: row.try_get("attempt")?,
+                error: row.try_get("error")?,
+            })
+        })
+        .collect()
+    }
+
+    /// The highest item seq of a run (0: none yet).
+    pub async fn last_item_seq(&self, run_id: &str) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM run_items WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get("seq")?)
+    }
+
+    /// Which of these item ids a run already finished, with their data hashes.
+    pub async fn finished_items(
+        &self,
+        run_id: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(200) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT item_id, data_hash FROM run_items WHERE run_id = $1 AND item_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(run_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push((row.try_get("item_id")?, row.try_get("data_hash")?));
+            }
+        }
+        Ok(found)
+    }
+
+    /// A run's steps for items `from_seq..=to_seq`.
+    pub async fn run_steps(
+        &self,
+        run_id: &str,
+        from_seq: i64,
+        to_seq: i64,
+    ) -> Result<Vec<StepRecord>, StoreError> {
+        let parse = |text: Option<String>| -> Result<Option<Value>, StoreError> {
+            text.map(|t| serde_json::from_str(&t))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("run step: {e}")))
+        };
+        sqlx::query(
+            "SELECT item_seq, step, node_id, status, input, output, error_code, error, attempts, \
+             started_at, duration_us, requests, logs FROM run_steps WHERE run_id = $1 \
+             AND item_seq >= $2 AND item_seq <= $3 ORDER BY item_seq, step",
+        )
+        .bind(run_id)
+        .bind(from_seq)
+        .bind(to_seq)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(StepRecord {
+                item_seq: row.try_get("item_seq")?,
+                step: row.try_get("step")?,
+                node_id: row.try_get("node_id")?,
+                status: row.try_get("status")?,
+                input: parse(row.try_get("input")?)?,
+                output: parse(row.try_get("output")?)?,
+                error_code: row.try_get("error_code")?,
+                error: row.try_get("error")?,
+                attempts: row.try_get("attempts")?,
+                started_at: row.try_get("started_at")?,
+                duration_us: row.try_get("duration_us")?,
+                requests: parse(row.try_get("requests")?)?,
+                logs: parse(row.try_get("logs")?)?,
+            })
+        })
+        .collect()
+    }
+
+    /// A run's events, oldest first.
+    pub async fn run_events(&self, run_id: &str) -> Result<Vec<RunEvent>, StoreError> {
+        sqlx::query("SELECT at, level, message FROM run_events WHERE run_id = $1 ORDER BY seq")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(RunEvent {
+                    at: row.try_get("at")?,
+                    level: row.try_get("level")?,
+                    message: row.try_get("message")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `($1, $2, …), ($n+1, …)` for `rows` rows of `columns` values.
+fn push_rows(sql: &mut String, rows: usize, columns: usize) {
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * columns + c + 1));
+        }
+        sql.push(')');
+    }
+}
+
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    run_id: &str,
+    at: i64,
+    level: &str,
+    message: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO run_events (run_id, seq, at, level, message) VALUES ($1, \
+         (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_events WHERE run_id = $1), $2, $3, $4)",
+    )
+    .bind(run_id)
+    .bind(at)
+    .bind(level)
+    .bind(message)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
