@@ -165,7 +165,7 @@ async fn fire_due(app: &Arc<App>) -> Result<(), crate::store::StoreError> {
 
 /// Runs whose worker was a process on this machine that no longer exists are taken over at
 /// once instead of after their lease.
-async fn expire_dead_claims(app: &Arc<App>) {
+pub async fn expire_dead_claims(app: &Arc<App>) {
     let Ok(claims) = app.store.running_claims().await else {
         return;
     };

@@ -7,10 +7,14 @@
 //! - `credentials`: each auth kind injected the right way.
 //! - `store`: the store and the vault, on SQLite and PostgreSQL alike.
 //! - `oauth`: connections through a real OAuth 2.0 server, with `heph serve`.
+//! - `engine`: scenarios, runs, the data store, webhooks and retries through `heph serve`.
+//! - `engine_crash`: runs killed mid-import resume (`heph run` on SQLite, workers on PostgreSQL).
 
 mod cli;
 mod connections;
 mod credentials;
+mod engine;
+mod engine_crash;
 mod oauth;
 mod sandbox;
 mod store;

@@ -3,7 +3,6 @@
 //! WordPress's own REST API returns.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 
 use heph::runtime::{CallError, ConnectionContext, Connector, Item, Limits};
 use heph_tests::wordpress::wordpress;
@@ -12,11 +11,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-/// These tests change the site; they take turns.
-static SITE: Mutex<()> = Mutex::new(());
-
+/// These tests change the site; they take turns (with the engine's).
 fn lock() -> std::sync::MutexGuard<'static, ()> {
-    SITE.lock().unwrap_or_else(|p| p.into_inner())
+    heph_tests::wordpress::site_lock()
 }
 
 /// Polls until the trigger has nothing more ready; returns the items and the last cursor.

@@ -27,6 +27,8 @@ pub struct ServerOptions {
     pub master_key: Option<String>,
     /// Do not create the `admin` user (a second server on a database that has one).
     pub skip_admin: bool,
+    /// `--timeout`: the wall-clock limit of one connector call, in seconds.
+    pub call_timeout: Option<u64>,
 }
 
 /// A running `heph serve`.
@@ -126,6 +128,9 @@ impl HephServer {
         }
         if let Some(margin) = self.options.refresh_margin {
             command.env("HEPH_OAUTH_REFRESH_MARGIN", margin.to_string());
+        }
+        if let Some(timeout) = self.options.call_timeout {
+            command.args(["--timeout", &timeout.to_string()]);
         }
         command.args(args);
         command
@@ -227,12 +232,24 @@ impl Api {
 
     /// Sends a raw body as `application/json` (malformed on purpose).
     pub async fn send_raw(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        self.send_typed(method, path, "application/json", body)
+            .await
+    }
+
+    /// Sends a raw body with a content type (`application/yaml` for a scenario file).
+    pub async fn send_typed(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let response = self
             .client
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body.to_string())
             .send()
             .await

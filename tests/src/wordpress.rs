@@ -33,6 +33,14 @@ pub struct WordPress {
 
 static WORDPRESS: OnceLock<WordPress> = OnceLock::new();
 
+/// Tests that change the site (or count on it not changing) take turns.
+static SITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes the site for one test.
+pub fn site_lock() -> std::sync::MutexGuard<'static, ()> {
+    SITE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The test WordPress, started if it is not running.
 pub fn wordpress() -> &'static WordPress {
     WORDPRESS.get_or_init(|| {

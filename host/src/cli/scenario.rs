@@ -290,6 +290,7 @@ async fn follow(app: &Arc<App>, user: &User, run_id: &str) -> anyhow::Result<Exi
             }
         });
     }
+    engine::expire_dead_claims(app).await;
     let end = match app.store.claim_run(run_id, &worker, lease).await? {
         Some(run) => {
             engine::run::execute(

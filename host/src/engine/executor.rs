@@ -512,22 +512,23 @@ async fn run_store(
             ))
         }
     };
-    let key =
-        match key {
-            None => None,
-            Some(key) => Some(
-                match t.eval(key, context).map_err(|e| mapping_error(e, None))? {
-                    Value::String(s) if !s.is_empty() && s.len() <= 512 => s,
-                    Value::Number(n) => n.to_string(),
-                    other => return Err(mapping_error(
+    let key = match key {
+        None => None,
+        Some(key) => Some(
+            match t.eval(key, context).map_err(|e| mapping_error(e, None))? {
+                Value::String(s) if !s.is_empty() && s.len() <= 512 => s,
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(mapping_error(
                         format!(
                             "`key` gave {other}: a record's id is a non-empty string or a number"
                         ),
                         None,
-                    )),
-                },
-            ),
-        };
+                    ))
+                }
+            },
+        ),
+    };
     let data = match record {
         None => None,
         Some(record) => Some(

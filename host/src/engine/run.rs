@@ -286,9 +286,20 @@ fn end_of(halt: ItemEnd) -> RunEnd {
     }
 }
 
-async fn commit(app: &App, run: &RunRow, worker: &str, batch: &Batch) -> Result<(), RunEnd> {
+async fn commit(
+    app: &App,
+    run: &RunRow,
+    worker: &str,
+    batch: &Batch,
+    stop: &AtomicBool,
+) -> Result<(), RunEnd> {
     match app.store.commit_batch(&run.id, worker, batch).await {
-        Ok(()) => Ok(()),
+        Ok(cancel) => {
+            if cancel {
+                stop.store(true, Ordering::Relaxed);
+            }
+            Ok(())
+        }
         Err(CommitError::LeaseLost) => Err(RunEnd::LeaseLost),
         Err(e) => Err(RunEnd::Finished(
             "failed",
@@ -313,7 +324,7 @@ async fn single_item_run(
     let data = input.get("data").cloned().unwrap_or(Value::Null);
     let mut seq = 0;
     let (batch, halt) = process_items(scope, run, vec![(id, data)], &mut seq, progress).await;
-    if let Err(end) = commit(&scope.app, run, worker, &batch).await {
+    if let Err(end) = commit(&scope.app, run, worker, &batch, &scope.stop).await {
         return end;
     }
     match halt {
@@ -377,8 +388,8 @@ async fn poll_run(
     let mut pending = fetch(cursor.clone());
     let mut first_page = true;
     loop {
-        let page = match pending.await {
-            Ok(Ok(page)) => page,
+        let (page, note) = match pending.await {
+            Ok(Ok(read)) => read,
             Ok(Err(end)) => return end,
             Err(e) => {
                 return RunEnd::Finished(
@@ -393,11 +404,12 @@ async fn poll_run(
             pending = fetch(page.cursor.clone());
         } else {
             pending = tokio::spawn(async {
-                Ok(PollPage {
+                let empty = PollPage {
                     items: vec![],
                     cursor: None,
                     has_more: false,
-                })
+                };
+                Ok((empty, String::new()))
             });
         }
         let mut items: Vec<(String, Value)> =
@@ -420,6 +432,7 @@ async fn poll_run(
         let (mut batch, halt) = process_items(scope, run, items, &mut next_seq, progress).await;
         batch.retried = retried;
         batch.pages = 1;
+        batch.events.push(("info".into(), note));
         if resuming && first_page {
             batch.events.push(("info".into(), format!(
                 "re-read the page at the committed cursor: {skipped_done} items were already done and kept, {retried} were processed again"
@@ -437,7 +450,7 @@ async fn poll_run(
         if lost.load(Ordering::Relaxed) {
             return RunEnd::LeaseLost;
         }
-        if let Err(end) = commit(app, run, worker, &batch).await {
+        if let Err(end) = commit(app, run, worker, &batch, &scope.stop).await {
             return end;
         }
         if let Some(halt) = halt {
@@ -467,7 +480,7 @@ async fn fetch_page(
     trigger: &str,
     config: &Value,
     cursor: Option<&str>,
-) -> Result<PollPage, RunEnd> {
+) -> Result<(PollPage, String), RunEnd> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -475,7 +488,21 @@ async fn fetch_page(
             .poll(&scope.app, &scope.run_id, trigger, config, cursor)
             .await;
         let error = match outcome.result {
-            Ok(page) => return Ok(page),
+            Ok(page) => {
+                let note = format!(
+                    "read {} item(s) from `{trigger}` in {:.0} ms ({} request(s){}){}",
+                    page.items.len(),
+                    outcome.duration.as_secs_f64() * 1000.0,
+                    outcome.log.requests.len(),
+                    if attempt > 1 {
+                        format!(", attempt {attempt}")
+                    } else {
+                        String::new()
+                    },
+                    if page.has_more { "; more to read" } else { "" }
+                );
+                return Ok((page, note));
+            }
             Err(e) => e,
         };
         let retries = scope.plan.scenario.settings.retries;

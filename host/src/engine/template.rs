@@ -79,13 +79,20 @@ impl Templates {
 
     /// Compiles a mapping. On failure: each bad string's JSON path and what is wrong.
     pub fn compile(&mut self, value: &Value) -> Result<Mapping, Vec<(String, String)>> {
-        let mut problems = Vec::new();
-        let mapping = self.compile_at(value, String::new(), &mut problems);
+        let (mapping, problems) = self.compile_all(value);
         if problems.is_empty() {
             Ok(mapping)
         } else {
             Err(problems)
         }
+    }
+
+    /// Compiles what compiles (a bad string becomes `null`), and lists the bad strings with
+    /// their JSON paths: checking goes on with the rest of the mapping.
+    pub fn compile_all(&mut self, value: &Value) -> (Mapping, Vec<(String, String)>) {
+        let mut problems = Vec::new();
+        let mapping = self.compile_at(value, String::new(), &mut problems);
+        (mapping, problems)
     }
 
     fn compile_at(

@@ -503,23 +503,17 @@ impl NodeCheck<'_> {
 
     /// Compiles a mapping and checks the names it reads.
     fn mapping(&mut self, field: &str, value: &Value) -> Mapping {
-        match self.templates.compile(value) {
-            Ok(mapping) => {
-                self.names(field, &mapping);
-                mapping
-            }
-            Err(errors) => {
-                for (path, message) in errors {
-                    let at = if path.is_empty() {
-                        field.to_string()
-                    } else {
-                        format!("{field}.{path}")
-                    };
-                    self.problem(at, message);
-                }
-                Mapping::Literal(Value::Null)
-            }
+        let (mapping, errors) = self.templates.compile_all(value);
+        for (path, message) in errors {
+            let at = if path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{field}.{path}")
+            };
+            self.problem(at, message);
         }
+        self.names(field, &mapping);
+        mapping
     }
 
     fn condition(&mut self, field: &str, text: &str) -> Mapping {

@@ -383,13 +383,14 @@ impl Store {
             .transpose()
     }
 
-    /// Commits a batch of a run's work, fenced by the worker's claim.
+    /// Commits a batch of a run's work, fenced by the worker's claim. Returns whether a
+    /// cancel was asked for meanwhile.
     pub async fn commit_batch(
         &self,
         run_id: &str,
         worker: &str,
         batch: &Batch,
-    ) -> Result<(), CommitError> {
+    ) -> Result<bool, CommitError> {
         let now = now_ms();
         let count = |status: &str| batch.items.iter().filter(|i| i.status == status).count() as i64;
         let skipped = count("skipped") + count("filtered");
@@ -398,7 +399,8 @@ impl Store {
         let fenced = sqlx::query(
             "UPDATE runs SET items_done = items_done + $1, items_failed = items_failed + $2, \
              items_skipped = items_skipped + $3, items_retried = items_retried + $4, \
-             pages = pages + $5, updated_at = $6 WHERE id = $7 AND claimed_by = $8 AND status = 'running'",
+             pages = pages + $5, updated_at = $6 WHERE id = $7 AND claimed_by = $8 AND status = 'running' \
+             RETURNING cancel_requested",
         )
         .bind(count("done"))
         .bind(count("failed"))
@@ -408,11 +410,12 @@ impl Store {
         .bind(now)
         .bind(run_id)
         .bind(worker)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if fenced.rows_affected() != 1 {
-            return Err(CommitError::LeaseLost);
-        }
+        let cancel = match fenced {
+            Some(row) => row.try_get::<i64, _>("cancel_requested")? != 0,
+            None => return Err(CommitError::LeaseLost),
+        };
         for chunk in batch.items.chunks(200) {
             let mut sql = String::from(
                 "INSERT INTO run_items (run_id, seq, item_id, data_hash, status, attempt, error, finished_at) VALUES ",
@@ -478,7 +481,7 @@ impl Store {
             insert_event(&mut tx, run_id, now, level, message).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(cancel)
     }
 
     /// Adds an event to a run's log.

@@ -1,0 +1,258 @@
+//! Durability: an import killed with SIGKILL in the middle resumes where its last commit
+//! left it and ends with every record exactly once, with `heph run` on SQLite and with two
+//! `heph worker` processes on PostgreSQL, one of them killed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use heph_tests::records::{self, records_dir, RecordsUpstream};
+use heph_tests::{heph_binary, json_of, postgres, tokio};
+use serde_json::Value;
+
+const TOTAL: usize = 3000;
+
+/// A data directory (and maybe a database) with an admin, the records connector and a
+/// connection to the upstream, driven by the `heph` command line.
+struct Setup {
+    dir: PathBuf,
+    connectors: PathBuf,
+    database: Option<String>,
+    scenario: PathBuf,
+}
+
+impl Setup {
+    fn new(upstream: &RecordsUpstream, database: Option<String>) -> Setup {
+        let dir = std::env::temp_dir().join(format!(
+            "heph-crash-{}",
+            hex::encode(heph::vault::random_bytes::<6>())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let scenario = dir.join("import.yaml");
+        std::fs::write(
+            &scenario,
+            "name: import\ntrigger: {type: poll, connector: records, trigger: records, config: {limit: 100}}\n\
+             nodes:\n\
+             \x20 - {id: shape, type: transform, output: {title: \"{{ trigger.title }}\", n: \"{{ trigger.count }}\", tags: \"{{ trigger.tags }}\"}}\n\
+             \x20 - {id: real, type: filter, condition: \"trigger.count > 0\"}\n\
+             \x20 - {id: save, type: store, op: upsert, collection: things, key: \"{{ trigger_id }}\", record: \"{{ shape }}\"}\n",
+        )
+        .unwrap();
+        let setup = Setup {
+            dir,
+            connectors: records_dir(None),
+            database,
+            scenario,
+        };
+        setup.ok(&["user", "create", "admin", "--admin"]);
+        setup.ok(&["connector", "allow-private", "records"]);
+        setup.ok(&[
+            "connection",
+            "create",
+            "records",
+            "--field",
+            &format!("base_url={}", upstream.url),
+            "--field",
+            &format!("token={}", records::TOKEN),
+        ]);
+        setup
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(heph_binary());
+        command
+            .env("HEPH_DATA_DIR", &self.dir)
+            .env("HEPH_CONNECTOR_DIR", &self.connectors)
+            .env("HEPH_RUN_LEASE", "3")
+            .env_remove("HEPH_MASTER_KEY")
+            .env_remove("HEPH_DATABASE_URL")
+            .args(args);
+        if let Some(db) = &self.database {
+            command.env("HEPH_DATABASE_URL", db);
+        }
+        command
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("heph");
+        assert!(
+            out.status.success(),
+            "heph {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn spawn(&self, args: &[&str], log: &str) -> Child {
+        let log = std::fs::File::create(self.dir.join(log)).unwrap();
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("heph")
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    fn stored(&self) -> u64 {
+        json_of(&self.ok(&["store", "list", "things", "--limit", "1"]))["total"]
+            .as_u64()
+            .unwrap()
+    }
+
+    fn last_run(&self) -> Value {
+        let list = self.ok(&["runs", "list", "--limit", "1"]);
+        let id = list.split_whitespace().next().expect("a run").to_string();
+        json_of(&self.ok(&["runs", "show", &id, "--json", "--items", "3"]))
+    }
+
+    fn scenario(&self) -> &Path {
+        &self.scenario
+    }
+}
+
+fn kill(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn check_complete(setup: &Setup) -> Value {
+    assert_eq!(setup.stored(), TOTAL as u64, "every record, once");
+    let sample = json_of(&setup.ok(&["store", "get", "things", "r001234"]));
+    assert_eq!(sample["data"]["n"], 1234);
+    assert_eq!(sample["data"]["title"], "Record 1234 — Zoë's “notes”");
+    let run = setup.last_run();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["attempts"], 2, "taken over once: {run}");
+    assert_eq!(
+        run["items_done"], TOTAL as u64,
+        "each item counted once: {run}"
+    );
+    assert!(
+        run["items_retried"].as_u64().unwrap() > 0,
+        "the run shows what was done again: {run}"
+    );
+    let events: Vec<&str> = run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.iter().any(|e| e.contains("resumed (attempt 2)")),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.contains("already done and kept")),
+        "{events:#?}"
+    );
+    run
+}
+
+#[test]
+fn a_run_killed_mid_import_resumes_and_stores_every_record_once() {
+    let upstream = RecordsUpstream::start(TOTAL);
+    upstream.set_page_delay(Duration::from_millis(30));
+    let setup = Setup::new(&upstream, None);
+    let scenario = setup.scenario().display().to_string();
+    let mut first = setup.spawn(&["run", &scenario], "first.log");
+    wait_for("pages to be read", || upstream.pages_served() >= 8);
+    kill(&mut first);
+    let partial = setup.stored();
+    assert!(
+        partial > 0 && partial < TOTAL as u64,
+        "killed in the middle: {partial} stored"
+    );
+    assert_eq!(
+        setup.last_run()["status"],
+        "running",
+        "the killed run is left running"
+    );
+
+    // Running it again finds the killed run and takes it over at once (its process is gone).
+    let out = setup.command(&["run", &scenario]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("already going"), "{said}");
+    check_complete(&setup);
+}
+
+#[test]
+fn two_workers_on_postgres_share_runs_and_one_takes_over_when_the_other_is_killed() {
+    let database = tokio().block_on(postgres::fresh_database());
+    let upstream = RecordsUpstream::start(TOTAL);
+    upstream.set_page_delay(Duration::from_millis(30));
+    let setup = Setup::new(&upstream, Some(database));
+    setup.ok(&["scenario", "apply", &setup.scenario().display().to_string()]);
+    let mut workers = [
+        setup.spawn(&["worker"], "worker-0.log"),
+        setup.spawn(&["worker"], "worker-1.log"),
+    ];
+    wait_for("both workers", || {
+        (0..2).all(|i| {
+            setup
+                .log(&format!("worker-{i}.log"))
+                .contains("heph worker is running")
+        })
+    });
+    let queued = json_of(&setup.ok(&["run", "import", "--queue"]));
+    let run_id = queued["run"]["id"].as_str().unwrap().to_string();
+    wait_for("pages to be read", || upstream.pages_served() >= 8);
+    let holder = (0..2)
+        .find(|i| setup.log(&format!("worker-{i}.log")).contains(&run_id))
+        .expect("one worker claimed the run");
+    kill(&mut workers[holder]);
+    let survivor = 1 - holder;
+    wait_for("the survivor to finish the run", || {
+        matches!(
+            setup.last_run()["status"].as_str(),
+            Some("succeeded" | "failed")
+        )
+    });
+    check_complete(&setup);
+    assert!(
+        setup
+            .log(&format!("worker-{survivor}.log"))
+            .contains(&run_id),
+        "the other worker finished it"
+    );
+
+    // Many small runs at once are shared between the workers (SKIP LOCKED: none twice).
+    workers[holder] = setup.spawn(&["worker"], "worker-again.log");
+    let manual = setup.dir.join("manual.yaml");
+    std::fs::write(&manual, "name: manual\ntrigger: {type: manual}\nnodes:\n  - {id: save, type: store, op: upsert, collection: manual, key: \"{{ trigger_id }}\", record: \"{{ trigger }}\"}\n").unwrap();
+    setup.ok(&["scenario", "apply", &manual.display().to_string()]);
+    for n in 0..40 {
+        setup.ok(&[
+            "run",
+            "manual",
+            "--queue",
+            "--input",
+            &format!("{{\"id\": \"m{n}\", \"data\": {{\"n\": {n}}}}}"),
+        ]);
+    }
+    wait_for("the manual runs", || {
+        json_of(&setup.ok(&["store", "list", "manual", "--limit", "1"]))["total"] == 40
+    });
+    let list = setup.ok(&["runs", "list", "--scenario", "manual", "--limit", "100"]);
+    assert_eq!(
+        list.lines().filter(|l| l.contains("succeeded")).count(),
+        40,
+        "{list}"
+    );
+    for worker in &mut workers {
+        kill(worker);
+    }
+}
