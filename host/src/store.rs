@@ -30,7 +30,9 @@ pub use connections::{ConnectionRow, ConnectionUpdate, NewConnection, Status};
 pub use connectors::InstalledConnector;
 pub use oauth::{app_owner as oauth_app_owner, pending_owner, OAuthApp, PendingAuthorization};
 pub use records::{Collection, Record};
-pub use runs::{Batch, CommitError, CursorMove, ItemRecord, NewRun, RunEvent, RunRow, StepRecord};
+pub use runs::{
+    Batch, CommitError, CursorMove, ItemRecord, NewRun, RecordWrite, RunEvent, RunRow, StepRecord,
+};
 pub use scenarios::{ScenarioRow, TriggerState};
 pub use secrets::{Sealed, SealedRow};
 pub use users::{ApiTokenRow, Role, User};

@@ -35,6 +35,38 @@ pub struct RunScope {
     pub globals: BTreeMap<String, JinjaValue>,
     /// Set when the run should stop at the next item.
     pub stop: Arc<AtomicBool>,
+    /// Data store writes not yet committed: they go into the store with the page's steps, in
+    /// one transaction, and later reads in the run see them.
+    pub pending: std::sync::Mutex<HashMap<(String, String), Option<Value>>>,
+}
+
+impl RunScope {
+    /// A write not yet committed: `Some(None)` is a pending delete.
+    fn pending_write(&self, collection: &str, key: &str) -> Option<Option<Value>> {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending
+            .get(&(collection.to_string(), key.to_string()))
+            .cloned()
+    }
+
+    fn write(&self, collection: &str, key: &str, data: Option<Value>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.insert((collection.to_string(), key.to_string()), data);
+    }
+
+    /// Takes the pending writes, for a commit.
+    pub fn take_writes(&self) -> Vec<crate::store::RecordWrite> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending
+            .drain()
+            .map(|((collection, id), data)| crate::store::RecordWrite {
+                user_id: self.user_id.clone(),
+                collection,
+                id,
+                data,
+            })
+            .collect()
+    }
 }
 
 /// How an item ended.
@@ -543,24 +575,43 @@ async fn run_store(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let result = match op {
-            StoreOp::Upsert => {
-                let data = data.clone().unwrap_or(Value::Null);
-                if merge {
-                    store.merge_record(user, &collection, &key_str, &data).await.map(|merged| json!({"id": key_str, "record": merged}))
-                } else {
-                    store.put_record(user, &collection, &key_str, &data).await.map(|_| json!({"id": key_str, "record": data}))
+        let result: Result<Value, crate::store::StoreError> = async {
+            let pending = scope.pending_write(&collection, &key_str);
+            let (c, k) = (collection.as_str(), key_str.as_str());
+            let current = |pending: Option<Option<Value>>| async move {
+                match pending {
+                    Some(value) => Ok(value),
+                    None => store.record(user, c, k).await.map(|r| r.map(|r| r.data)),
                 }
-            }
-            StoreOp::Get => store.record(user, &collection, &key_str).await.map(|r| match r {
-                Some(r) => json!({"id": key_str, "found": true, "record": r.data}),
-                None => json!({"id": key_str, "found": false, "record": null}),
-            }),
-            StoreOp::Delete => store.delete_record(user, &collection, &key_str).await.map(|deleted| json!({"id": key_str, "deleted": deleted})),
-            StoreOp::List => store.records(user, &collection, None, i64::from(limit)).await.map(|records| {
-                json!({"count": records.len(), "records": records.into_iter().map(|r| json!({"id": r.id, "record": r.data})).collect::<Vec<_>>()})
-            }),
-        };
+            };
+            Ok(match op {
+                StoreOp::Upsert => {
+                    let mut stored = data.clone().unwrap_or(Value::Null);
+                    if merge {
+                        if let (Some(Value::Object(mut base)), Value::Object(fields)) = (current(pending).await?, &stored) {
+                            base.extend(fields.clone());
+                            stored = Value::Object(base);
+                        }
+                    }
+                    scope.write(&collection, &key_str, Some(stored.clone()));
+                    json!({"id": key_str, "record": stored})
+                }
+                StoreOp::Get => match current(pending).await? {
+                    Some(record) => json!({"id": key_str, "found": true, "record": record}),
+                    None => json!({"id": key_str, "found": false, "record": null}),
+                },
+                StoreOp::Delete => {
+                    let existed = current(pending).await?.is_some();
+                    scope.write(&collection, &key_str, None);
+                    json!({"id": key_str, "deleted": existed})
+                }
+                StoreOp::List => {
+                    let records = store.records(user, &collection, None, i64::from(limit)).await?;
+                    json!({"count": records.len(), "records": records.into_iter().map(|r| json!({"id": r.id, "record": r.data})).collect::<Vec<_>>()})
+                }
+            })
+        }
+        .await;
         match result {
             Ok(output) => {
                 let mut out = step(Some(input), output);

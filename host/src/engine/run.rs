@@ -215,6 +215,7 @@ async fn prepare(app: &Arc<App>, run: &RunRow, stop: Arc<AtomicBool>) -> Result<
         connections,
         globals,
         stop,
+        pending: Default::default(),
     })
 }
 
@@ -250,7 +251,10 @@ async fn process_items(
         .buffered(concurrency)
         .collect()
         .await;
-    let mut batch = Batch::default();
+    let mut batch = Batch {
+        records: scope.take_writes(),
+        ..Batch::default()
+    };
     let mut halt = None;
     for (seq, id, hash, result) in results.into_iter().flatten() {
         progress.items.fetch_add(1, Ordering::Relaxed);

@@ -68,58 +68,6 @@ impl Store {
         Ok(())
     }
 
-    /// Merges fields into a record (creating it if needed); returns the merged record.
-    pub async fn merge_record(
-        &self,
-        user_id: &str,
-        collection: &str,
-        id: &str,
-        fields: &Value,
-    ) -> Result<Value, StoreError> {
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        // Touch first: takes the write lock (SQLite) or the row lock (PostgreSQL) before reading.
-        sqlx::query(
-            "INSERT INTO records (user_id, collection, id, data, created_at, updated_at) \
-             VALUES ($1, $2, $3, '{}', $4, $4) ON CONFLICT (user_id, collection, id) DO UPDATE SET updated_at = $4",
-        )
-        .bind(user_id)
-        .bind(collection)
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            "SELECT data FROM records WHERE user_id = $1 AND collection = $2 AND id = $3",
-        )
-        .bind(user_id)
-        .bind(collection)
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let text: String = row.try_get("data")?;
-        let mut merged: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        match (merged.as_object_mut(), fields.as_object()) {
-            (Some(stored), Some(fields)) => {
-                for (k, v) in fields {
-                    stored.insert(k.clone(), v.clone());
-                }
-            }
-            _ => merged = fields.clone(),
-        }
-        sqlx::query(
-            "UPDATE records SET data = $1 WHERE user_id = $2 AND collection = $3 AND id = $4",
-        )
-        .bind(merged.to_string())
-        .bind(user_id)
-        .bind(collection)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(merged)
-    }
-
     /// One record.
     pub async fn record(
         &self,

@@ -158,6 +158,21 @@ pub struct Batch {
     pub cursor: Option<CursorMove>,
     /// Events.
     pub events: Vec<(String, String)>,
+    /// Data store writes made by the batch's items (`None`: delete).
+    pub records: Vec<RecordWrite>,
+}
+
+/// A data store write, committed with the items that made it.
+#[derive(Debug, Clone)]
+pub struct RecordWrite {
+    /// The owner.
+    pub user_id: String,
+    /// The collection.
+    pub collection: String,
+    /// The key.
+    pub id: String,
+    /// The record, or `None` to delete it.
+    pub data: Option<Value>,
 }
 
 /// The run's lease is gone: another worker owns it now.
@@ -476,6 +491,37 @@ impl Store {
             if moved.rows_affected() != 1 {
                 return Err(CommitError::CursorMoved);
             }
+        }
+        let (puts, deletes): (Vec<&RecordWrite>, Vec<&RecordWrite>) =
+            batch.records.iter().partition(|w| w.data.is_some());
+        for chunk in puts.chunks(200) {
+            let mut sql = String::from(
+                "INSERT INTO records (user_id, collection, id, data, created_at, updated_at) VALUES ",
+            );
+            push_rows(&mut sql, chunk.len(), 6);
+            sql.push_str(
+                " ON CONFLICT (user_id, collection, id) DO UPDATE SET data = excluded.data, \
+                 updated_at = excluded.updated_at",
+            );
+            let mut query = sqlx::query(&sql);
+            for w in chunk {
+                query = query
+                    .bind(&w.user_id)
+                    .bind(&w.collection)
+                    .bind(&w.id)
+                    .bind(w.data.as_ref().map(Value::to_string))
+                    .bind(now)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for w in deletes {
+            sqlx::query("DELETE FROM records WHERE user_id = $1 AND collection = $2 AND id = $3")
+                .bind(&w.user_id)
+                .bind(&w.collection)
+                .bind(&w.id)
+                .execute(&mut *tx)
+                .await?;
         }
         for (level, message) in &batch.events {
             insert_event(&mut tx, run_id, now, level, message).await?;
