@@ -178,22 +178,23 @@ pub fn check(scenario: Scenario, env: &Environment<'_>) -> Result<Plan, Vec<Prob
         parents[i] = Some((parent, route));
     }
     // Cycles: a node whose chain of parents comes back to it.
-    let mut in_cycle = vec![false; scenario.nodes.len()];
-    for start in 0..scenario.nodes.len() {
-        let mut seen = vec![false; scenario.nodes.len()];
-        let mut at = start;
-        while let Some((parent, _)) = &parents[at] {
-            if seen[at] {
-                break;
+    let in_cycle: Vec<bool> = (0..scenario.nodes.len())
+        .map(|start| {
+            let mut seen = vec![false; scenario.nodes.len()];
+            let mut at = start;
+            while let Some((parent, _)) = &parents[at] {
+                if seen[at] {
+                    return false;
+                }
+                seen[at] = true;
+                at = *parent;
+                if at == start {
+                    return true;
+                }
             }
-            seen[at] = true;
-            at = *parent;
-            if at == start {
-                in_cycle[start] = true;
-                break;
-            }
-        }
-    }
+            false
+        })
+        .collect();
     let cycle: Vec<&str> = (0..scenario.nodes.len())
         .filter(|&i| in_cycle[i])
         .map(|i| scenario.nodes[i].id.as_str())
