@@ -168,13 +168,15 @@ async fn prepare(app: &Arc<App>, run: &RunRow, stop: Arc<AtomicBool>) -> Result<
         scenario.definition.clone()
     } else {
         app.store
-            .scenario_versions(&run.scenario_id)
+            .scenario_version(&run.scenario_id, run.scenario_version)
             .await
             .map_err(|e| fail(e.to_string()))?
-            .into_iter()
-            .find(|(v, _, _)| *v == run.scenario_version)
-            .map(|(_, d, _)| d)
-            .unwrap_or(scenario.definition.clone())
+            .ok_or_else(|| {
+                fail(format!(
+                    "version {} of the scenario is gone",
+                    run.scenario_version
+                ))
+            })?
     };
     let plan: Plan = app
         .compile_scenario(&run.user_id, definition)

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::plan::Plan;
 use super::scenario::{self, Trigger};
@@ -96,10 +95,6 @@ fn invalid_scenario(problems: Vec<Problem>) -> AppError {
         format!("the scenario has {} problem(s): {summary}", problems.len()),
     )
     .with_details(json!({ "problems": problems }))
-}
-
-fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 impl App {
@@ -243,7 +238,7 @@ impl App {
                 &user.id,
                 &plan.scenario.name,
                 &definition,
-                &hash_token(&token),
+                &crate::auth::api_tokens::hash(&token),
             )
             .await?;
         let sealed = self
@@ -560,19 +555,21 @@ fn item_of(input: Option<Value>) -> Value {
                 && map.len() <= 2
                 && map.keys().all(|k| k == "id" || k == "data") =>
         {
-            let id = map
-                .get("id")
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
-            json!({"id": id.unwrap_or_else(|| new_id("item")), "data": map.get("data")})
+            json!({"id": item_id(map.get("id"), "item"), "data": map.get("data")})
         }
         Some(value) => {
-            json!({"id": value.get("id").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).unwrap_or_else(|| new_id("item")), "data": value})
+            json!({"id": item_id(value.get("id"), "item"), "data": value})
         }
         None => json!({"id": new_id("item"), "data": {}}),
     }
 }
 
-/// Exposed for the webhook receiver.
-pub(super) fn webhook_token_hash(token: &str) -> String {
-    hash_token(token)
+/// An item's id from an `id` value (a string as it is, a number as text), or a new one with
+/// this prefix.
+pub(super) fn item_id(id: Option<&Value>, prefix: &str) -> String {
+    match id {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(v) if !v.is_null() && !v.is_string() => v.to_string(),
+        _ => new_id(prefix),
+    }
 }

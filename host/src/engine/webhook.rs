@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::scenario::Trigger;
-use super::service::webhook_token_hash;
+use super::service::item_id;
 use crate::app::{App, AppError};
 use crate::runtime::CallError;
 use crate::store::{new_id, NewRun};
@@ -41,7 +41,7 @@ impl App {
         };
         let scenario = self
             .store
-            .scenario_by_webhook(&webhook_token_hash(token))
+            .scenario_by_webhook(&crate::auth::api_tokens::hash(token))
             .await?
             .filter(|s| s.id == scenario_id)
             .ok_or_else(unknown)?;
@@ -93,10 +93,7 @@ impl App {
                     AppError::invalid(format!("the delivery is not JSON: {e}"))
                         .with_code("invalid_json")
                 })?;
-                let id = data
-                    .get("id")
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                    .unwrap_or_else(|| new_id("delivery"));
+                let id = item_id(data.get("id"), "delivery");
                 vec![(id, data)]
             }
         };

@@ -622,18 +622,6 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("run `{id}`")))
     }
 
-    /// A run by id (for the engine).
-    pub async fn run_by_id(&self, id: &str) -> Result<RunRow, StoreError> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("run `{id}`")))
-    }
-
     /// A user's runs, newest first, optionally of one scenario.
     pub async fn runs(
         &self,

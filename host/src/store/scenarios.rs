@@ -242,6 +242,26 @@ impl Store {
         .collect()
     }
 
+    /// One version of a scenario's definition.
+    pub async fn scenario_version(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<Value>, StoreError> {
+        let row = sqlx::query(
+            "SELECT definition FROM scenario_versions WHERE scenario_id = $1 AND version = $2",
+        )
+        .bind(id)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let text: String = row.try_get("definition")?;
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+
     /// Enables or disables a scenario.
     pub async fn set_scenario_enabled(
         &self,
