@@ -70,6 +70,20 @@ pub(crate) struct Global {
     /// worker's runs are taken over after this (at once when it was on this machine).
     #[arg(long, env = "HEPH_RUN_LEASE", default_value_t = 30, global = true)]
     run_lease: u64,
+    /// Send connectors' requests for NAME to ADDR:PORT instead of what DNS says, like curl's
+    /// --connect-to (repeatable; TLS still checks the certificate for NAME). For testing
+    /// against local fakes of an API and for hosts without DNS; nothing else can set it.
+    #[arg(
+        long = "resolve",
+        env = "HEPH_RESOLVE",
+        value_name = "NAME=ADDR:PORT",
+        global = true,
+        value_delimiter = ','
+    )]
+    resolve: Vec<String>,
+    /// Also trust the root certificates in this PEM file for connectors' HTTPS requests.
+    #[arg(long, env = "HEPH_EXTRA_CA_CERT", value_name = "PEM", global = true)]
+    extra_ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,9 +160,50 @@ fn app_config(global: &Global) -> anyhow::Result<AppConfig> {
             ..Limits::default()
         },
         cache_dir: Some(data_dir.join("compiled")),
-        ..RuntimeConfig::default()
+        resolve_overrides: resolve_overrides(&global.resolve)?,
+        extra_root_certs: match &global.extra_ca_cert {
+            Some(path) => root_certs(path)?,
+            None => Vec::new(),
+        },
     };
     Ok(config)
+}
+
+/// Parses `--resolve NAME=ADDR:PORT` entries.
+fn resolve_overrides(entries: &[String]) -> anyhow::Result<crate::runtime::ResolveOverrides> {
+    let mut overrides = crate::runtime::ResolveOverrides::new();
+    for entry in entries.iter().filter(|e| !e.trim().is_empty()) {
+        let Some((name, addr)) = entry.split_once('=') else {
+            bail!(
+                "--resolve `{entry}`: write NAME=ADDR:PORT, such as api.notion.com=127.0.0.1:8443"
+            );
+        };
+        let addr: std::net::SocketAddr = addr.trim().parse().map_err(|_| {
+            anyhow::anyhow!("--resolve `{entry}`: `{addr}` is not ADDR:PORT (such as 127.0.0.1:8443 or [::1]:8443)")
+        })?;
+        let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() {
+            bail!("--resolve `{entry}`: the name is empty");
+        }
+        tracing::warn!(%name, %addr, "outbound requests for this name go to a fixed address (--resolve)");
+        overrides.entry(name).or_default().push(addr);
+    }
+    Ok(overrides)
+}
+
+/// The certificates of a PEM file, as DER.
+fn root_certs(path: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("--extra-ca-cert {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        bail!(
+            "--extra-ca-cert {}: no certificate in the file",
+            path.display()
+        );
+    }
+    Ok(certs.into_iter().map(|c| c.to_vec()).collect())
 }
 
 /// Opens the store, the vault and the connectors.

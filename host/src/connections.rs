@@ -183,11 +183,22 @@ impl App {
     ) -> Result<ConnectionView, AppError> {
         let connector = self.connector(&request.connector)?.clone();
         let manifest = connector.manifest();
-        if let Auth::OAuth2(_) = manifest.auth {
-            return Err(AppError::invalid(format!(
-                "{} connects with OAuth: start with POST /api/connections/oauth/start (or `heph connection connect {}`)",
-                manifest.name, manifest.id
-            )));
+        if let Auth::OAuth2(oauth) = &manifest.auth {
+            // A connector with a bearer alternative (Notion's internal integration secret) is
+            // created with its fields when that secret is given; otherwise OAuth it is.
+            let given = oauth
+                .bearer_field()
+                .is_some_and(|field| request.fields.get(field).is_some_and(|v| !v.is_null()));
+            if !given {
+                let alternative = match oauth.bearer_field() {
+                    Some(field) => format!(", or give its `{field}` field"),
+                    None => String::new(),
+                };
+                return Err(AppError::invalid(format!(
+                    "{} connects with OAuth: start with POST /api/connections/oauth/start (or `heph connection connect {}`){alternative}",
+                    manifest.name, manifest.id
+                )));
+            }
         }
         let changes = fields::validate(manifest, &request.fields, &Map::new(), &[])?;
         let id = new_id("con");
@@ -365,8 +376,11 @@ impl App {
             let value = self.vault.open_string(&owner, &field, &sealed)?;
             opened.insert(field, Value::String(value));
         }
+        // An OAuth connector's connection made with its bearer alternative has no tokens.
+        let by_bearer = !opened.contains_key(ACCESS_TOKEN)
+            && matches!(&manifest.auth, Auth::OAuth2(c) if c.bearer_field().is_some_and(|f| opened.contains_key(f)));
         let kind = match &manifest.auth {
-            Auth::OAuth2(config) => {
+            Auth::OAuth2(config) if !by_bearer => {
                 let access_token = opened
                     .get(ACCESS_TOKEN)
                     .and_then(Value::as_str)
@@ -413,7 +427,7 @@ impl App {
             ),
         });
         let context = ConnectionContext {
-            public: row.fields.clone(),
+            public: manifest.with_defaults(&row.fields),
             credentials: stored.clone(),
             allow_private_network: installed.allow_private_network,
             run_id: new_id("call"),

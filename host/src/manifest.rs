@@ -100,6 +100,35 @@ pub struct OAuth2 {
     /// Whether to use PKCE (S256). On by default; turn off only for a provider that rejects it.
     #[serde(default = "default_true")]
     pub pkce: bool,
+    /// Another way in without the OAuth flow: a secret connection field (such as Notion's
+    /// internal integration secret, `{integration_secret}`) sent as `Authorization: Bearer`.
+    /// A connection that holds it is created with its fields and never refreshed.
+    #[serde(default)]
+    pub or_bearer: Option<String>,
+    /// How the token request's parameters are sent: `form` (the standard) or `json` (Notion).
+    #[serde(default)]
+    pub token_body: TokenBody,
+}
+
+/// The encoding of token requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenBody {
+    /// `application/x-www-form-urlencoded`, as RFC 6749 says.
+    #[default]
+    Form,
+    /// A JSON object with the same parameters.
+    Json,
+}
+
+impl OAuth2 {
+    /// The secret field of the bearer alternative (`or_bearer = "{field}"`), if any.
+    pub fn bearer_field(&self) -> Option<&str> {
+        self.or_bearer
+            .as_deref()
+            .and_then(|t| t.strip_prefix('{'))
+            .and_then(|t| t.strip_suffix('}'))
+    }
 }
 
 fn default_scope_separator() -> String {
@@ -151,6 +180,10 @@ pub struct Field {
     /// Help text.
     #[serde(default)]
     pub help: String,
+    /// The value a connection has while it does not set one (not for secrets). Filled in at
+    /// each call, so a new connector version's default reaches existing connections.
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 /// What the connector may reach.
@@ -160,6 +193,11 @@ pub struct Capabilities {
     /// Allowed hosts (see `runtime::policy`).
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// The hosts that receive the connection's credential, each also in `hosts`. Default: all
+    /// of `hosts`. A connector that also fetches from elsewhere (images from the user's site)
+    /// names its API hosts here, so the token never goes there.
+    #[serde(default)]
+    pub authenticated_hosts: Option<Vec<String>>,
 }
 
 /// Limits the connector asks for.
@@ -227,6 +265,32 @@ impl Manifest {
                 manifest.contract
             )));
         }
+        if let Some(authenticated) = &manifest.capabilities.authenticated_hosts {
+            for host in authenticated {
+                if !manifest.capabilities.hosts.contains(host) {
+                    return Err(ManifestError(format!(
+                        "capabilities.authenticated_hosts names `{host}`, which is not in capabilities.hosts"
+                    )));
+                }
+            }
+        }
+        for field in &manifest.connection.fields {
+            if field.secret && field.default.is_some() {
+                return Err(ManifestError(format!(
+                    "connection field `{}` is secret and cannot have a default",
+                    field.name
+                )));
+            }
+        }
+        if let Auth::OAuth2(oauth) = &manifest.auth {
+            if let Some(field) = oauth.bearer_field() {
+                if !manifest.secret_fields().any(|f| f == field) {
+                    return Err(ManifestError(format!(
+                        "auth.or_bearer names `{field}`, which must be a secret connection field"
+                    )));
+                }
+            }
+        }
         for name in manifest.auth.referenced_fields() {
             if !manifest.connection.fields.iter().any(|f| f.name == name) {
                 return Err(ManifestError(format!(
@@ -257,16 +321,37 @@ impl Manifest {
             if f.secret {
                 p["writeOnly"] = json!(true);
             }
+            if let Some(default) = &f.default {
+                p["default"] = json!(default);
+            }
             properties.insert(f.name.clone(), p);
         }
         let required: Vec<&str> = self
             .connection
             .fields
             .iter()
-            .filter(|f| f.required)
+            .filter(|f| f.required && f.default.is_none())
             .map(|f| f.name.as_str())
             .collect();
         json!({"type": "object", "properties": properties, "required": required})
+    }
+
+    /// A connection's non-secret fields with the manifest's defaults filled in where it has
+    /// none, as the connector and the host templates see them.
+    pub fn with_defaults(&self, public: &Value) -> Value {
+        let mut fields = public.as_object().cloned().unwrap_or_default();
+        for f in &self.connection.fields {
+            if let Some(default) = &f.default {
+                let missing = fields
+                    .get(&f.name)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty);
+                if missing {
+                    fields.insert(f.name.clone(), Value::String(default.clone()));
+                }
+            }
+        }
+        Value::Object(fields)
     }
 
     /// Splits a connection's values into the non-secret part (given to the connector) and the
@@ -292,7 +377,11 @@ impl Manifest {
                     )))
                 }
             }
-            if f.required && !public.contains_key(&f.name) && !secrets.contains_key(&f.name) {
+            if f.required
+                && f.default.is_none()
+                && !public.contains_key(&f.name)
+                && !secrets.contains_key(&f.name)
+            {
                 return Err(ManifestError(format!(
                     "the connection lacks `{}` ({})",
                     f.name,
@@ -327,7 +416,7 @@ impl Auth {
             Auth::Basic { username, password } => vec![username, password],
             Auth::Bearer { token } => vec![token],
             Auth::ApiKey { value, .. } => vec![value],
-            Auth::OAuth2(_) => vec![],
+            Auth::OAuth2(oauth) => oauth.or_bearer.iter().map(String::as_str).collect(),
         };
         templates
             .into_iter()

@@ -47,6 +47,8 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Names resolved to fixed addresses (tests; hosts without DNS). Still policy-checked.
     pub resolve_overrides: ResolveOverrides,
+    /// Root certificates (DER) trusted besides the web PKI's (a test CA; a corporate proxy).
+    pub extra_root_certs: Vec<Vec<u8>>,
 }
 
 /// Why the runtime or a connector could not be set up.
@@ -55,6 +57,9 @@ pub enum RuntimeError {
     /// wasmtime refused the configuration.
     #[error("cannot start the WebAssembly engine: {0:#}")]
     Engine(wasmtime::Error),
+    /// The outbound client could not be set up.
+    #[error("cannot set up outbound HTTP: {0}")]
+    Network(String),
     /// The component is not a valid connector.
     #[error("connector `{id}`: {message}")]
     Component {
@@ -120,10 +125,14 @@ impl Runtime {
             )))
         })?;
         let cache = ComponentCache::new(&engine, config.cache_dir.clone());
-        let client = Arc::new(OutboundClient::new(
-            config.limits.connect_timeout,
-            config.resolve_overrides,
-        ));
+        let client = Arc::new(
+            OutboundClient::new(
+                config.limits.connect_timeout,
+                config.resolve_overrides,
+                &config.extra_root_certs,
+            )
+            .map_err(|e| RuntimeError::Network(e.to_string()))?,
+        );
         Ok(Runtime {
             shared: Arc::new(Shared {
                 engine,

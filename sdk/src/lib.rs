@@ -60,6 +60,13 @@ pub fn verify_hmac_sha256(secret_field: &str, message: &[u8], signature: &[u8]) 
     bindings::heph::connector::signature::verify_hmac_sha256(secret_field, message, signature)
 }
 
+/// The HMAC-SHA256 of `message` keyed by the connection's secret field `secret_field`, or
+/// `None` when the connection has no such secret. The connector gets the tag, never the key:
+/// use it for tokens handed to an upstream and checked with [`verify_hmac_sha256`] later.
+pub fn sign_hmac_sha256(secret_field: &str, message: &[u8]) -> Option<Vec<u8>> {
+    bindings::heph::connector::signature::sign_hmac_sha256(secret_field, message)
+}
+
 /// Exports a type that implements [`Connector`] as the component's `connector` interface.
 /// Use it once, in the connector crate's `lib.rs`.
 #[macro_export]

@@ -17,7 +17,7 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 
-use crate::manifest::{ClientAuth, OAuth2};
+use crate::manifest::{ClientAuth, OAuth2, TokenBody};
 use crate::runtime::host_http::HostHttpError;
 use crate::runtime::Runtime;
 
@@ -159,6 +159,22 @@ pub fn authorize(
 struct Transport<'a> {
     runtime: &'a Runtime,
     allow_private: bool,
+    /// Send the token request's parameters as a JSON object (Notion) instead of a form.
+    json_body: bool,
+}
+
+/// The same token request with its form parameters as a JSON object.
+fn as_json(mut request: oauth2::HttpRequest) -> oauth2::HttpRequest {
+    let fields: serde_json::Map<String, serde_json::Value> =
+        url::form_urlencoded::parse(request.body())
+            .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+            .collect();
+    *request.body_mut() = serde_json::Value::Object(fields).to_string().into_bytes();
+    request.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    request
 }
 
 type TransportFuture<'c> = std::pin::Pin<
@@ -171,6 +187,11 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Transport<'_> {
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
+            let request = if self.json_body {
+                as_json(request)
+            } else {
+                request
+            };
             let response = self
                 .runtime
                 .host_request(request, self.allow_private)
@@ -229,6 +250,7 @@ pub async fn exchange_code(
     let http = Transport {
         runtime,
         allow_private,
+        json_body: config.token_body == TokenBody::Json,
     };
     let mut request = client.exchange_code(AuthorizationCode::new(code.to_string()));
     if let Some(verifier) = pkce_verifier {
@@ -249,6 +271,7 @@ pub async fn refresh(
     let http = Transport {
         runtime,
         allow_private,
+        json_body: config.token_body == TokenBody::Json,
     };
     let token = RefreshToken::new(refresh_token.to_string());
     let response = client

@@ -91,7 +91,12 @@ pub fn validate(
             changes.public.insert(name.clone(), Value::String(text));
         }
     }
-    for field in manifest.connection.fields.iter().filter(|f| f.required) {
+    for field in manifest
+        .connection
+        .fields
+        .iter()
+        .filter(|f| f.required && f.default.is_none())
+    {
         let present = if field.secret {
             secrets_after.contains(&field.name)
         } else {

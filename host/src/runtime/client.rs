@@ -21,9 +21,17 @@ use wasmtime_wasi_http::WasiBody;
 
 use super::policy::{self, Refusal};
 
-/// Names mapped to fixed addresses, like curl's `--resolve`. For tests and for hosts without
-/// DNS; the mapped addresses are still checked like resolved ones.
+/// Names mapped to fixed addresses and ports, like curl's `--resolve`/`--connect-to`: only the
+/// operator's configuration sets them (`heph --resolve NAME=ADDR:PORT`), for tests against
+/// local fakes and for hosts without DNS. The name is still checked against the allowed hosts,
+/// TLS still verifies the certificate for the name, and metadata addresses are still refused;
+/// a mapped address may be private, since the operator named it.
 pub type ResolveOverrides = HashMap<String, Vec<SocketAddr>>;
+
+/// Why the client's TLS setup failed.
+#[derive(Debug, thiserror::Error)]
+#[error("an extra root certificate cannot be used: {0}")]
+pub struct TlsSetupError(String);
 
 type Connector = HttpsConnector<HttpConnector<CheckedResolver>>;
 
@@ -36,8 +44,26 @@ pub struct OutboundClient {
 }
 
 impl OutboundClient {
-    /// Builds both pools.
-    pub fn new(connect_timeout: Duration, overrides: ResolveOverrides) -> OutboundClient {
+    /// Builds both pools. `extra_roots` (DER) are trusted besides the web PKI roots.
+    pub fn new(
+        connect_timeout: Duration,
+        overrides: ResolveOverrides,
+        extra_roots: &[Vec<u8>],
+    ) -> Result<OutboundClient, TlsSetupError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for der in extra_roots {
+            roots
+                .add(rustls_pki_types::CertificateDer::from(der.clone()))
+                .map_err(|e| TlsSetupError(e.to_string()))?;
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsSetupError(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let overrides = Arc::new(overrides);
         let build = |allow_private| {
             let mut http = HttpConnector::new_with_resolver(CheckedResolver {
@@ -48,7 +74,7 @@ impl OutboundClient {
             http.set_nodelay(true);
             http.set_connect_timeout(Some(connect_timeout));
             let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
+                .with_tls_config(tls.clone())
                 .https_or_http()
                 .enable_http1()
                 .wrap_connector(http);
@@ -60,10 +86,10 @@ impl OutboundClient {
                 .pool_max_idle_per_host(32)
                 .build(https)
         };
-        OutboundClient {
+        Ok(OutboundClient {
             public: build(false),
             private: build(true),
-        }
+        })
     }
 
     /// The pool for an install.
@@ -98,15 +124,17 @@ impl tower_service::Service<Name> for CheckedResolver {
         let this = self.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = match this.overrides.get(&host) {
+            let overridden = this.overrides.get(&host);
+            let addrs: Vec<SocketAddr> = match overridden {
                 Some(addrs) => addrs.clone(),
                 None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
             };
+            let allow_private = this.allow_private || overridden.is_some();
             if addrs.is_empty() {
                 return Err(format!("{host} has no address").into());
             }
             for addr in &addrs {
-                policy::check_address(&host, addr.ip(), this.allow_private)
+                policy::check_address(&host, addr.ip(), allow_private)
                     .map_err(|r| Box::new(r) as BoxError)?;
             }
             Ok(addrs.into_iter())

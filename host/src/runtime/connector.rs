@@ -146,6 +146,7 @@ impl ConnectionContext {
         allow_private_network: bool,
     ) -> Result<ConnectionContext, crate::manifest::ManifestError> {
         let (public, secrets) = manifest.split_connection(values)?;
+        let public = manifest.with_defaults(&public);
         let credentials = Arc::new(StaticCredentials::new(&manifest.auth, &public, secrets));
         Ok(ConnectionContext {
             public,
@@ -331,11 +332,17 @@ impl Connector {
         describing: bool,
     ) -> Result<Arc<CallNetwork>, CallError> {
         // `describe` makes no requests and has no connection to fill host templates from.
-        let allowed = if describing {
-            Vec::new()
+        let (allowed, authenticated) = if describing {
+            (Vec::new(), None)
         } else {
-            resolve_allowlist(&self.manifest.capabilities.hosts, &conn.public)
-                .map_err(|e| CallError::Host(e.to_string()))?
+            let resolve = |entries: &[String]| {
+                resolve_allowlist(entries, &conn.public).map_err(|e| CallError::Host(e.to_string()))
+            };
+            let authenticated = match &self.manifest.capabilities.authenticated_hosts {
+                Some(entries) => Some(resolve(entries)?),
+                None => None,
+            };
+            (resolve(&self.manifest.capabilities.hosts)?, authenticated)
         };
         let limits = self.shared.limits.clone();
         let concurrency = self
@@ -346,6 +353,7 @@ impl Connector {
             .clamp(1, limits.concurrent_requests);
         Ok(Arc::new(CallNetwork {
             allowed,
+            authenticated,
             allow_private: conn.allow_private_network,
             credentials: conn.credentials.clone(),
             client: self.shared.client.clone(),

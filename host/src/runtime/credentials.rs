@@ -125,8 +125,12 @@ impl StaticCredentials {
         };
         let credential = match auth {
             // OAuth tokens live in the store and are handed out by its own source; a connection
-            // file has none.
-            Auth::None | Auth::OAuth2(_) => Credential::None,
+            // file has none. The bearer alternative (an integration secret) is static.
+            Auth::OAuth2(oauth) => match oauth.or_bearer.as_deref().map(fill) {
+                Some(token) if !token.is_empty() => Credential::Bearer(token),
+                _ => Credential::None,
+            },
+            Auth::None => Credential::None,
             Auth::Basic { username, password } => Credential::Basic {
                 username: fill(username),
                 password: fill(password),

@@ -39,6 +39,8 @@ pub fn is_forbidden(name: &HeaderName) -> bool {
 pub struct CallNetwork {
     /// The destinations the connection may reach (resolved from the manifest).
     pub allowed: Vec<AllowedHost>,
+    /// The destinations that get the credential; `None`: all of `allowed`.
+    pub authenticated: Option<Vec<AllowedHost>>,
     /// Whether the admin allowed private networks for this install.
     pub allow_private: bool,
     /// The connection's credential.
@@ -128,23 +130,34 @@ impl CallNetwork {
         for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
             request.headers_mut().remove(name);
         }
-        self.credentials.admit().await;
-        let credential = match self.credentials.credential().await {
-            Ok(c) => c,
-            Err(e) => {
-                record(None, Some(format!("no credential: {e}")));
-                return Err(HttpError::InternalError(Some(format!(
-                    "the connection's credential is unavailable: {e}"
-                ))));
-            }
-        };
         let first_byte = options
             .and_then(|o| o.first_byte_timeout)
             .unwrap_or(self.limits.first_byte_timeout)
             .min(self.limits.first_byte_timeout);
         let request_cap = self.limits.request_body_bytes;
 
-        if !self.credentials.refreshable() {
+        // A host outside the authenticated ones (images on the user's own site) gets no
+        // credential, and does not count against the connection's rate limit.
+        let authenticated = match &self.authenticated {
+            None => true,
+            Some(hosts) => check_destination(hosts, &url, &scheme, &host, port).is_ok(),
+        };
+        let credential = if authenticated {
+            self.credentials.admit().await;
+            match self.credentials.credential().await {
+                Ok(c) => c,
+                Err(e) => {
+                    record(None, Some(format!("no credential: {e}")));
+                    return Err(HttpError::InternalError(Some(format!(
+                        "the connection's credential is unavailable: {e}"
+                    ))));
+                }
+            }
+        } else {
+            Credential::None
+        };
+
+        if !authenticated || !self.credentials.refreshable() {
             apply_credential(&mut request, &credential)?;
             let (parts, body) = request.into_parts();
             let body = Capped::new(body, request_cap, None, None, move |_| {

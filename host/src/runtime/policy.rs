@@ -3,7 +3,8 @@
 //!
 //! A manifest lists hosts as `https://api.notion.com`, `api.notion.com` (https, port 443),
 //! `http://localhost:8080`, `*.googleapis.com` (any subdomain, https), or a template such as
-//! `{site_url}` that is filled from the connection's fields when the call is made. A request
+//! `{site_url}` that is filled from the connection's fields when the call is made (`{field?}`
+//! when the field is optional: no host while the connection lacks it). A request
 //! passes when its scheme, host and port all match one entry. Its resolved addresses must then
 //! be public, unless the install allows private networks.
 
@@ -57,24 +58,40 @@ pub fn resolve_allowlist(
     entries: &[String],
     connection: &Value,
 ) -> Result<Vec<AllowedHost>, EntryError> {
-    entries
-        .iter()
-        .map(|e| resolve_entry(e, connection))
-        .collect()
+    let mut allowed = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(host) = resolve_entry(entry, connection)? {
+            allowed.push(host);
+        }
+    }
+    Ok(allowed)
 }
 
-fn resolve_entry(entry: &str, connection: &Value) -> Result<AllowedHost, EntryError> {
+/// One entry; `None` for an optional template (`{field?}`) whose field the connection lacks.
+fn resolve_entry(entry: &str, connection: &Value) -> Result<Option<AllowedHost>, EntryError> {
     let error = |reason: String| EntryError {
         entry: entry.to_string(),
         reason,
     };
     let trimmed = entry.trim();
     if let Some(field) = trimmed.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+        let (field, optional) = match field.strip_suffix('?') {
+            Some(field) => (field, true),
+            None => (field, false),
+        };
         let value = connection
             .get(field)
             .and_then(Value::as_str)
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| error(format!("the connection has no `{field}` field to fill it")))?;
+            .filter(|v| !v.trim().is_empty());
+        let value = match value {
+            Some(value) => value,
+            None if optional => return Ok(None),
+            None => {
+                return Err(error(format!(
+                    "the connection has no `{field}` field to fill it"
+                )))
+            }
+        };
         if value.contains('*') {
             return Err(error(format!(
                 "the connection's `{field}` may not contain `*`"
@@ -85,14 +102,14 @@ fn resolve_entry(entry: &str, connection: &Value) -> Result<AllowedHost, EntryEr
                 "the connection's `{field}` (`{value}`) must be a URL starting with http:// or https://"
             )));
         }
-        return parse_host(value).map_err(error);
+        return parse_host(value).map(Some).map_err(error);
     }
     if trimmed.contains('{') || trimmed.contains('}') {
         return Err(error(
-            "a template must be a whole entry, such as `{site_url}`".into(),
+            "a template must be a whole entry, such as `{site_url}` (or `{field?}` for an optional field)".into(),
         ));
     }
-    parse_host(trimmed).map_err(error)
+    parse_host(trimmed).map(Some).map_err(error)
 }
 
 /// Parses `scheme://host[:port][/path]` or `host[:port]` (https); the path is ignored.
@@ -360,6 +377,24 @@ mod tests {
             assert!(err.to_string().contains(needle), "{entry}: {err}");
             assert!(err.to_string().contains("Write `https://host"), "{err}");
         }
+    }
+
+    #[test]
+    fn optional_templates_add_nothing_while_the_field_is_missing() {
+        let entries = [
+            "api.linkedin.com".to_string(),
+            "{media_source?}".to_string(),
+        ];
+        let without = resolve_allowlist(&entries, &json!({})).unwrap();
+        assert_eq!(without.len(), 1);
+        let with = resolve_allowlist(
+            &entries,
+            &json!({"media_source": "https://portal.example.org"}),
+        )
+        .unwrap();
+        assert_eq!(with[1].host, "portal.example.org");
+        let err = resolve_allowlist(&["{media_source}".to_string()], &json!({})).unwrap_err();
+        assert!(err.to_string().contains("no `media_source` field"), "{err}");
     }
 
     #[test]

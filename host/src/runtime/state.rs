@@ -143,4 +143,17 @@ impl signature::Host for CallState {
         mac.update(&message);
         mac.verify_slice(&signature).is_ok()
     }
+
+    fn sign_hmac_sha256(&mut self, secret_field: String, message: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(secret) = self.credentials.secret(&secret_field) else {
+            self.log.line(
+                "warn",
+                format!("signing: the connection has no secret `{secret_field}`"),
+            );
+            return None;
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+        mac.update(&message);
+        Some(mac.finalize().into_bytes().to_vec())
+    }
 }
