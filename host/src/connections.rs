@@ -387,7 +387,7 @@ impl App {
                     .unwrap_or_default()
                     .to_string();
                 credentials::Kind::OAuth {
-                    config: config.clone(),
+                    config: Box::new(config.clone()),
                     allow_private: installed.allow_private_network,
                     current: tokio::sync::Mutex::new(credentials::Token {
                         access_token,

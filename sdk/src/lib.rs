@@ -51,7 +51,7 @@ mod url;
 
 pub use connector::{Connector, Context, Exported, Item, Page};
 pub use error::Error;
-pub use serde_json::{json, Value};
+pub use serde_json::{json, Map, Value};
 pub use url::Url;
 
 /// Checks an HMAC-SHA256 webhook signature against the connection's secret field
@@ -75,4 +75,23 @@ macro_rules! export_connector {
         type __HephExportedConnector = $crate::Exported<$connector>;
         $crate::bindings::export!(__HephExportedConnector with_types_in $crate::bindings);
     };
+}
+
+/// Hexadecimal text, for signatures and tokens.
+pub mod hex {
+    /// Lower-case hex of `bytes`.
+    pub fn encode(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The bytes of hex `text` (either case), or `None` if it is not hex.
+    pub fn decode(text: &str) -> Option<Vec<u8>> {
+        if !text.len().is_multiple_of(2) {
+            return None;
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
 }

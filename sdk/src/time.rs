@@ -53,6 +53,14 @@ pub fn format_iso(seconds: i64) -> String {
     )
 }
 
+/// Now, in Unix seconds, from the WASI wall clock (0 if the clock is before 1970).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 fn hms(text: &str) -> Option<(i64, i64, i64)> {
     let mut t = text.split(':');
     let h = t.next()?.parse().ok()?;

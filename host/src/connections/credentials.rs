@@ -48,7 +48,7 @@ pub struct StoredCredentials {
 pub(super) enum Kind {
     Static(Credential),
     OAuth {
-        config: OAuth2,
+        config: Box<OAuth2>,
         allow_private: bool,
         current: tokio::sync::Mutex<Token>,
     },

@@ -31,7 +31,7 @@ pub fn receive(
         .map(|(_, v)| v.trim())
         .ok_or_else(|| Error::Unauthorized("the delivery has no X-Heph-Signature header".into()))?;
     let hex = signature.strip_prefix("sha256=").unwrap_or(signature);
-    let mac = decode_hex(hex)
+    let mac = heph_sdk::hex::decode(hex)
         .ok_or_else(|| Error::Unauthorized("X-Heph-Signature is not sha256=<hex>".into()))?;
     if !heph_sdk::verify_hmac_sha256("webhook_secret", body, &mac) {
         return Err(Error::Unauthorized(
@@ -54,14 +54,4 @@ pub fn receive(
         id,
         json!({"event": kind, "object": object}),
     )])
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
