@@ -52,7 +52,7 @@ mod url;
 pub use connector::{Connector, Context, Exported, Item, Page};
 pub use error::Error;
 pub use serde_json::{json, Map, Value};
-pub use url::Url;
+pub use url::{encode as percent_encode, Url};
 
 /// Checks an HMAC-SHA256 webhook signature against the connection's secret field
 /// `secret_field`, without the secret ever entering the connector.
