@@ -12,6 +12,7 @@
 
 mod cli;
 mod connections;
+mod connectors;
 mod credentials;
 mod engine;
 mod engine_crash;

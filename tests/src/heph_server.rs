@@ -29,6 +29,8 @@ pub struct ServerOptions {
     pub skip_admin: bool,
     /// `--timeout`: the wall-clock limit of one connector call, in seconds.
     pub call_timeout: Option<u64>,
+    /// More environment for every `heph` command (`HEPH_RESOLVE`, `HEPH_EXTRA_CA_CERT`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running `heph serve`.
@@ -110,7 +112,12 @@ impl HephServer {
             .env("HEPH_PUBLIC_URL", &self.url)
             .env_remove("HEPH_MASTER_KEY")
             .env_remove("HEPH_CONNECTOR_DIR")
-            .env_remove("HEPH_DATABASE_URL");
+            .env_remove("HEPH_DATABASE_URL")
+            .env_remove("HEPH_RESOLVE")
+            .env_remove("HEPH_EXTRA_CA_CERT");
+        for (name, value) in &self.options.env {
+            command.env(name, value);
+        }
         if let Some(db) = &self.options.database_url {
             command.env("HEPH_DATABASE_URL", db);
         }

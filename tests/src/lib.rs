@@ -5,6 +5,7 @@
 pub mod heph_server;
 pub mod oauth_server;
 pub mod postgres;
+pub mod providers;
 pub mod records;
 pub mod upstream;
 pub mod wordpress;

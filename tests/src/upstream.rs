@@ -25,6 +25,25 @@ pub struct Received {
 }
 
 impl Received {
+    /// A request from its parts and its whole body.
+    pub fn new(parts: &hyper::http::request::Parts, body: Bytes) -> Received {
+        Received {
+            method: parts.method.to_string(),
+            uri: parts.uri.to_string(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body,
+        }
+    }
+
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -74,21 +93,7 @@ impl Upstream {
                                 .await
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
-                            let received = Received {
-                                method: parts.method.to_string(),
-                                uri: parts.uri.to_string(),
-                                headers: parts
-                                    .headers
-                                    .iter()
-                                    .map(|(n, v)| {
-                                        (
-                                            n.to_string(),
-                                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                                        )
-                                    })
-                                    .collect(),
-                                body,
-                            };
+                            let received = Received::new(&parts, body);
                             let (status, headers, body) = handler(&received);
                             log.lock().unwrap().push(received);
                             let mut response = hyper::Response::builder().status(status);
