@@ -4,15 +4,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::{data_dir, open_app, Global};
+use super::{open_app, Global};
 use crate::catalog::Catalog;
-use crate::runtime::{CallOutcome, ConnectionContext, Connector, Limits, Runtime, RuntimeConfig};
+use crate::runtime::{CallOutcome, ConnectionContext, Connector, Runtime};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ConnectorCommand {
@@ -83,15 +82,8 @@ pub(super) struct ConnectionArg {
 
 /// Runs `heph connector …`.
 pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(RuntimeConfig {
-        limits: Limits {
-            wall_time: Duration::from_secs(global.timeout.max(1)),
-            memory_bytes: global.memory_mb.max(1) << 20,
-            ..Limits::default()
-        },
-        cache_dir: Some(data_dir(global.data_dir.clone())?.join("compiled")),
-        ..RuntimeConfig::default()
-    })?;
+    // The same runtime settings as the server's, `--resolve` and `--extra-ca-cert` included.
+    let runtime = Runtime::new(super::app_config(global)?.runtime)?;
     let mut catalog = Catalog::first_party(&runtime)?;
     for dir in &global.connector_dirs {
         catalog.add_dir(&runtime, dir)?;
