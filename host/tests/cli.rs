@@ -51,7 +51,15 @@ fn help_list_and_describe() {
 
     let (code, out, _) = heph(&["connector", "list"]);
     assert_eq!(code, 0);
-    assert!(out.starts_with("wordpress"), "{out}");
+    let ids: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        ids,
+        ["google-calendar", "linkedin", "notion", "wordpress"],
+        "{out}"
+    );
 
     let (code, out, err) = heph(&["connector", "describe", "wordpress"]);
     assert_eq!(code, 0, "{err}");
@@ -100,7 +108,9 @@ fn bad_invocations_get_clear_errors() {
     let (code, _, err) = heph(&["connector", "describe", "nope"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("no connector `nope` is installed (installed: wordpress)"),
+        err.contains(
+            "no connector `nope` is installed (installed: google-calendar, linkedin, notion, wordpress)"
+        ),
         "{err}"
     );
 
