@@ -44,24 +44,32 @@ fn notion_with_an_integration_secret() {
     tokio().block_on(async {
         let providers = Providers::start();
         providers.accept_token(NOTION_SECRET);
-        providers.world.lock().unwrap().notion.add_data_source(NOTES);
+        providers
+            .world
+            .lock()
+            .unwrap()
+            .notion
+            .add_data_source(NOTES);
         let server = server(&providers);
         let api = server.api(&server.admin_token);
 
         // OAuth is the default, so a connection without the secret is refused with the way in.
         let (status, body) = api
-            .post("/api/connections", json!({"connector": "notion", "name": "Notes", "fields": {}}))
-            .await;
-        assert_eq!(status, 400, "{body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("integration_secret"), "{body}");
-
-        let (status, conn) = api
             .post(
                 "/api/connections",
-                json!({"connector": "notion", "name": "Notes", "fields": {"integration_secret": NOTION_SECRET}}),
+                json!({"connector": "notion", "name": "Notes", "fields": {}}),
             )
             .await;
-        assert_eq!(status, 201, "{conn}");
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("integration_secret"),
+            "{body}"
+        );
+
+        let conn = notion_connection(&api).await;
         assert_eq!(conn["status"], "ok", "{conn}");
         assert_eq!(conn["account"]["workspace"], "Learner's notes", "{conn}");
         let id = conn["id"].as_str().unwrap().to_string();
@@ -71,51 +79,117 @@ fn notion_with_an_integration_secret() {
         assert!(!sent.is_empty());
         for r in &sent {
             assert_eq!(r.header("notion-version"), Some("2026-03-11"), "{r:?}");
-            assert_eq!(r.header("authorization"), Some(format!("Bearer {NOTION_SECRET}").as_str()));
+            assert_eq!(
+                r.header("authorization"),
+                Some(format!("Bearer {NOTION_SECRET}").as_str())
+            );
         }
 
         // A page in the data source: the title property found by type, plain values converted
         // by the schema, Markdown content as blocks; 230 paragraphs go in three requests.
-        let long: Vec<String> = (0..230).map(|i| format!("Paragraph {i} with **bold**.")).collect();
-        let markdown = format!("# Week 3\n\n- one\n- two\n\n```rust\nfn main() {{}}\n```\n\n{}", long.join("\n\n"));
-        let (status, page) = action(&api, &id, "create_page", json!({
+        let long: Vec<String> = (0..230)
+            .map(|i| format!("Paragraph {i} with **bold**."))
+            .collect();
+        let markdown = format!(
+            "# Week 3\n\n- one\n- two\n\n```rust\nfn main() {{}}\n```\n\n{}",
+            long.join("\n\n")
+        );
+        let (status, page) = action(
+            &api,
+            &id,
+            "create_page",
+            json!({
             "data_source_id": NOTES.replace('-', ""), "title": "Ownership",
             "values": {"Tags": ["rust", "memory"], "Due": "2026-12-01", "Done": false},
-            "content_markdown": markdown})).await;
+            "content_markdown": markdown}),
+        )
+        .await;
         assert_eq!(status, 200, "{page}");
         let page_id = page["output"]["id"].as_str().expect("page id").to_string();
         {
             let world = providers.world.lock().unwrap();
             let stored = world.notion.page(&page_id).expect("the page");
-            assert_eq!(stored["properties"]["Name"]["title"][0]["text"]["content"], "Ownership");
-            assert_eq!(stored["properties"]["Tags"]["multi_select"], json!([{"name": "rust"}, {"name": "memory"}]));
+            assert_eq!(
+                stored["properties"]["Name"]["title"][0]["text"]["content"],
+                "Ownership"
+            );
+            assert_eq!(
+                stored["properties"]["Tags"]["multi_select"],
+                json!([{"name": "rust"}, {"name": "memory"}])
+            );
             assert_eq!(stored["properties"]["Due"]["date"]["start"], "2026-12-01");
             let blocks = world.notion.blocks_of(&page_id);
             assert_eq!(blocks.len(), 4 + 230, "every block arrives");
             assert_eq!(blocks[0]["type"], "heading_1");
             assert_eq!(blocks[3]["code"]["language"], "rust");
-            assert_eq!(blocks[233]["paragraph"]["rich_text"][0]["text"]["content"], "Paragraph 229 with ");
+            assert_eq!(
+                blocks[233]["paragraph"]["rich_text"][0]["text"]["content"],
+                "Paragraph 229 with "
+            );
         }
-        let appends = providers.received("api.notion.com").iter().filter(|r| r.method == "PATCH" && r.uri.contains("/children")).count();
+        let appends = providers
+            .received("api.notion.com")
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.uri.contains("/children"))
+            .count();
         assert_eq!(appends, 2, "100 children per request at most");
 
         // Unknown property: Notion's validation error comes back as invalid input, untried again.
-        let (status, body) = action(&api, &id, "create_page", json!({"data_source_id": NOTES, "values": {"Colour": "red"}})).await;
+        let (status, body) = action(
+            &api,
+            &id,
+            "create_page",
+            json!({"data_source_id": NOTES, "values": {"Colour": "red"}}),
+        )
+        .await;
         assert_eq!(status, 502, "{body}");
-        assert_eq!(body["error"]["details"]["connector_code"], "invalid_input", "{body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("Colour"), "{body}");
+        assert_eq!(
+            body["error"]["details"]["connector_code"], "invalid_input",
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Colour"),
+            "{body}"
+        );
 
         // Update, archive (in_trash on 2026-03-11), query and search.
-        let (status, body) = action(&api, &id, "update_page", json!({"page_id": page_id, "values": {"Done": true}})).await;
+        let (status, body) = action(
+            &api,
+            &id,
+            "update_page",
+            json!({"page_id": page_id, "values": {"Done": true}}),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
-        let (status, body) = action(&api, &id, "append_content", json!({"page_id": page_id, "markdown": "Added later."})).await;
+        let (status, body) = action(
+            &api,
+            &id,
+            "append_content",
+            json!({"page_id": page_id, "markdown": "Added later."}),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["output"]["blocks_added"], 1);
         for title in ["Borrowing", "Lifetimes", "Traits"] {
-            let (status, body) = action(&api, &id, "create_page", json!({"data_source_id": NOTES, "title": title})).await;
+            let (status, body) = action(
+                &api,
+                &id,
+                "create_page",
+                json!({"data_source_id": NOTES, "title": title}),
+            )
+            .await;
             assert_eq!(status, 200, "{body}");
         }
-        let (status, body) = action(&api, &id, "query_data_source", json!({"data_source_id": NOTES, "limit": 3})).await;
+        let (status, body) = action(
+            &api,
+            &id,
+            "query_data_source",
+            json!({"data_source_id": NOTES, "limit": 3}),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["output"]["count"], 3);
         let (status, body) = action(&api, &id, "search", json!({"query": "life"})).await;
@@ -123,13 +197,25 @@ fn notion_with_an_integration_secret() {
         assert_eq!(body["output"]["count"], 1);
         let (status, body) = action(&api, &id, "archive_page", json!({"page_id": page_id})).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(providers.world.lock().unwrap().notion.page(&page_id).unwrap()["in_trash"], true);
+        assert_eq!(
+            providers
+                .world
+                .lock()
+                .unwrap()
+                .notion
+                .page(&page_id)
+                .unwrap()["in_trash"],
+            true
+        );
 
         // A 429 with Retry-After is a rate limit, with the advised wait.
         providers.world.lock().unwrap().rate_limit_next = 1;
         let (status, body) = action(&api, &id, "search", json!({})).await;
         assert_eq!(status, 502, "{body}");
-        assert_eq!(body["error"]["details"]["connector_code"], "rate_limited", "{body}");
+        assert_eq!(
+            body["error"]["details"]["connector_code"], "rate_limited",
+            "{body}"
+        );
 
         // The secret never shows in an answer or the log.
         for text in server.answers().iter().chain([server.log()].iter()) {

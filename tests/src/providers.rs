@@ -15,12 +15,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
 
+use crate::upstream::{serve_connection, Handler};
 pub use crate::upstream::{Answer, Received};
 
 /// The names the fakes answer for.
@@ -155,52 +152,28 @@ async fn serve(
     world: Arc<Mutex<World>>,
 ) {
     let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+    let handler: Arc<Handler> = Arc::new(move |request: &Received| {
+        let host = request
+            .header("host")
+            .unwrap_or("")
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let mut world = world.lock().unwrap();
+        world.received.push((host.clone(), request.clone()));
+        answer(&mut world, &host, request)
+    });
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
         };
         let acceptor = acceptor.clone();
-        let world = world.clone();
+        let handler = handler.clone();
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let service = service_fn(move |req: hyper::Request<Incoming>| {
-                let world = world.clone();
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let body = body
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    let host = parts
-                        .headers
-                        .get("host")
-                        .and_then(|h| h.to_str().ok())
-                        .unwrap_or("")
-                        .split(':')
-                        .next()
-                        .unwrap_or("")
-                        .to_ascii_lowercase();
-                    let received = Received::new(&parts, body);
-                    let (status, headers, body) = {
-                        let mut world = world.lock().unwrap();
-                        world.received.push((host.clone(), received.clone()));
-                        answer(&mut world, &host, &received)
-                    };
-                    let mut response = hyper::Response::builder().status(status);
-                    for (n, v) in headers {
-                        response = response.header(n, v);
-                    }
-                    Ok::<_, std::convert::Infallible>(
-                        response.body(Full::new(body)).expect("response"),
-                    )
-                }
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
+            if let Ok(tls) = acceptor.accept(tcp).await {
+                serve_connection(tls, handler).await;
+            }
         });
     }
 }

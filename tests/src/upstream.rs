@@ -56,7 +56,36 @@ impl Received {
 /// An answer: status, headers, body.
 pub type Answer = (u16, Vec<(String, String)>, Bytes);
 
-type Handler = dyn Fn(&Received) -> Answer + Send + Sync;
+/// What answers requests.
+pub type Handler = dyn Fn(&Received) -> Answer + Send + Sync;
+
+/// Serves HTTP/1 or HTTP/2 on one accepted connection (plain or TLS), each request answered by
+/// `handler` with its whole body read first.
+pub async fn serve_connection<IO>(io: IO, handler: Arc<Handler>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: hyper::Request<Incoming>| {
+        let handler = handler.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let (status, headers, body) = handler(&Received::new(&parts, body));
+            let mut response = hyper::Response::builder().status(status);
+            for (n, v) in headers {
+                response = response.header(n, v);
+            }
+            Ok::<_, Infallible>(response.body(Full::new(body)).unwrap())
+        }
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
 
 /// A running upstream. It stops when the Tokio runtime it was started on stops.
 pub struct Upstream {
@@ -73,40 +102,18 @@ impl Upstream {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let received = Arc::new(Mutex::new(Vec::new()));
-        let handler: Arc<Handler> = Arc::new(handler);
         let log = received.clone();
+        let handler: Arc<Handler> = Arc::new(move |request: &Received| {
+            let answer = handler(request);
+            log.lock().unwrap().push(request.clone());
+            answer
+        });
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let handler = handler.clone();
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: hyper::Request<Incoming>| {
-                        let handler = handler.clone();
-                        let log = log.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let received = Received::new(&parts, body);
-                            let (status, headers, body) = handler(&received);
-                            log.lock().unwrap().push(received);
-                            let mut response = hyper::Response::builder().status(status);
-                            for (n, v) in headers {
-                                response = response.header(n, v);
-                            }
-                            Ok::<_, Infallible>(response.body(Full::new(body)).unwrap())
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                tokio::spawn(serve_connection(stream, handler.clone()));
             }
         });
         Upstream { addr, received }

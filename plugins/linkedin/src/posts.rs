@@ -163,10 +163,8 @@ pub fn add_to_profile_url(input: &Value) -> Result<Value, Error> {
         input.get("organization_id"),
         text(input, "organization_name"),
     ) {
-        (Some(id), _) if !id.is_null() => url.append_query(
-            "organizationId",
-            &id.to_string().trim_matches('"').to_string(),
-        ),
+        (Some(Value::Number(id)), _) => url.append_query("organizationId", &id.to_string()),
+        (Some(Value::String(id)), _) if !id.is_empty() => url.append_query("organizationId", id),
         (_, Some(org)) => url.append_query("organizationName", org),
         _ => {
             return Err(Error::InvalidInput(

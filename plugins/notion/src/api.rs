@@ -88,26 +88,20 @@ pub fn collect(
     }
 }
 
-/// A page id from an id or a Notion URL (the last 32 hex digits), dashed as the API writes it.
+/// A page id from an id or a Notion URL (`…/My-Page-1429989fe8ac4effbc8f57f56486db54?pvs=4`):
+/// its last 32 hex digits, dashed as the API writes them.
 pub fn page_id(text: &str) -> Result<String, Error> {
-    let hex: String = text
-        .rsplit(['/', '-', '?'])
-        .find(|part| part.len() >= 32)
-        .unwrap_or(text)
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect();
-    let compact: String = text.chars().filter(|c| *c != '-').collect();
-    let hex = if hex.len() == 32 {
-        hex
-    } else if compact.len() == 32 && compact.chars().all(|c| c.is_ascii_hexdigit()) {
-        compact
-    } else {
+    let path = text.split(['?', '#']).next().unwrap_or(text);
+    let digits: Vec<char> = path.chars().filter(char::is_ascii_hexdigit).collect();
+    if digits.len() < 32 {
         return Err(Error::InvalidInput(format!(
             "`{text}` is not a Notion id (32 hexadecimal digits, with or without dashes)"
         )));
-    };
-    let hex = hex.to_ascii_lowercase();
+    }
+    let hex: String = digits[digits.len() - 32..]
+        .iter()
+        .collect::<String>()
+        .to_ascii_lowercase();
     Ok(format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],
@@ -116,4 +110,22 @@ pub fn page_id(text: &str) -> Result<String, Error> {
         &hex[16..20],
         &hex[20..]
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_come_from_ids_and_urls() {
+        let id = "1429989f-e8ac-4eff-bc8f-57f56486db54";
+        for text in [
+            id,
+            "1429989FE8AC4EFFBC8F57F56486DB54",
+            "https://www.notion.so/team/My-Cafe-Notes-1429989fe8ac4effbc8f57f56486db54?pvs=4",
+        ] {
+            assert_eq!(page_id(text).unwrap(), id, "{text}");
+        }
+        assert!(page_id("notes").is_err());
+    }
 }

@@ -33,6 +33,20 @@ fn id(description: &str) -> Value {
     json!({"type": "string", "minLength": 1, "description": format!("{description} An id or a Notion URL.")})
 }
 
+fn poll_config() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["data_source_id"],
+        "properties": {
+            "data_source_id": id("The data source to watch."),
+            "start": {"type": "string", "enum": ["now", "beginning"], "default": "now",
+                      "description": "`now`: only what changes from now on; `beginning`: every item there is first."},
+            "page_size": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}
+        }
+    })
+}
+
 const VALUES: &str = "Property name → plain value (text, number, true/false, a date as YYYY-MM-DD or ISO 8601, a list of names for multi-select), converted by the data source's property types.";
 const PROPERTIES: &str =
     "Property name → value in Notion's own shape; passed through, and wins over `values`.";
@@ -150,17 +164,7 @@ pub fn describe() -> Value {
                 "title": "New item in a data source",
                 "description": "A page added to a data source.",
                 "kind": "poll",
-                "config": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["data_source_id"],
-                    "properties": {
-                        "data_source_id": id("The data source to watch."),
-                        "start": {"type": "string", "enum": ["now", "beginning"], "default": "now",
-                                  "description": "`now`: only items added from now on; `beginning`: every item there is first."},
-                        "page_size": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}
-                    }
-                },
+                "config": poll_config(),
                 "output": page_output()
             },
             {
@@ -168,16 +172,7 @@ pub fn describe() -> Value {
                 "title": "Updated item in a data source",
                 "description": "A page of a data source added or edited (Notion's edit times are minute-precise; each edit is given once).",
                 "kind": "poll",
-                "config": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["data_source_id"],
-                    "properties": {
-                        "data_source_id": id("The data source to watch."),
-                        "start": {"type": "string", "enum": ["now", "beginning"], "default": "now"},
-                        "page_size": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}
-                    }
-                },
+                "config": poll_config(),
                 "output": page_output()
             },
             {
