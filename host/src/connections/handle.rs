@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::redact::Redactor;
 use super::{RedactValue, StoredCredentials};
 use crate::app::{App, AppError};
-use crate::runtime::{CallOutcome, ConnectionContext, Connector, Item, PollPage};
+use crate::runtime::{CallError, CallOutcome, ConnectionContext, Connector, Item, PollPage};
 use crate::store::{ConnectionRow, Status};
 
 /// An open connection.
@@ -107,10 +107,21 @@ impl ConnectionHandle {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> CallOutcome<Vec<Item>> {
-        let outcome = self
+        let mut outcome = self
             .connector
             .webhook(&self.context("webhook"), trigger, headers, body)
             .await;
+        if matches!(outcome.result, Err(CallError::Unauthorized(_))) {
+            // A refused delivery (a bad signature: anyone who knows the URL can send one)
+            // says nothing about the connection's own credentials, so it must not mark the
+            // connection as needing to be connected again. Redact, and leave its status.
+            let redactor = self.credentials.redactor().await;
+            if let Err(e) = &mut outcome.result {
+                redactor.error(e);
+            }
+            redactor.entries(&mut outcome.log);
+            return outcome;
+        }
         self.finish(app, outcome).await
     }
 }
