@@ -1,18 +1,18 @@
-//! The Notion, Google Calendar and LinkedIn connectors as they ship, against local fakes of
-//! their APIs served over HTTPS under the real names (`--resolve` and a test CA), through
-//! `heph serve`: connections, actions, triggers and the example scenarios.
+//! What the tests of the first-party connectors share: a `heph serve` that reaches the
+//! provider fakes (`--resolve` and the test CA), connections by secret or through each
+//! provider's OAuth flow against the real authorization server, and action calls.
 
 use heph_tests::heph_server::{Api, HephServer, ServerOptions};
-use heph_tests::providers::Providers;
-use heph_tests::tokio;
+use heph_tests::oauth_server::{authorize_in_browser, free_port, Provider};
+use heph_tests::providers::oauth::{self, Endpoints};
+use heph_tests::providers::{Providers, Received};
 use serde_json::{json, Value};
 
-use crate::engine::{collection, example, run_now};
+pub const NOTION_SECRET: &str = "ntn_4471fake5ecret";
+pub const NOTES: &str = "2a1f7c0e-8b3d-4e51-9c6a-0d2e4f6a8b10";
 
-const NOTION_SECRET: &str = "ntn_4471fake5ecret";
-const NOTES: &str = "2a1f7c0e-8b3d-4e51-9c6a-0d2e4f6a8b10";
-
-fn server(providers: &Providers) -> HephServer {
+/// A `heph serve` that reaches the fakes.
+pub fn server(providers: &Providers) -> HephServer {
     HephServer::start(ServerOptions {
         env: providers.env(),
         ..ServerOptions::default()
@@ -20,7 +20,7 @@ fn server(providers: &Providers) -> HephServer {
 }
 
 /// A Notion connection with the internal integration secret; its view.
-async fn notion_connection(api: &Api) -> Value {
+pub async fn notion_connection(api: &Api) -> Value {
     let (status, conn) = api
         .post(
             "/api/connections",
@@ -31,7 +31,8 @@ async fn notion_connection(api: &Api) -> Value {
     conn
 }
 
-async fn action(api: &Api, connection: &str, name: &str, input: Value) -> (u16, Value) {
+/// Runs an action of a connection.
+pub async fn action(api: &Api, connection: &str, name: &str, input: Value) -> (u16, Value) {
     api.post(
         &format!("/api/connections/{connection}/actions/{name}"),
         input,
@@ -39,278 +40,122 @@ async fn action(api: &Api, connection: &str, name: &str, input: Value) -> (u16, 
     .await
 }
 
-#[test]
-fn notion_with_an_integration_secret() {
-    tokio().block_on(async {
-        let providers = Providers::start();
-        providers.accept_token(NOTION_SECRET);
-        providers
-            .world
-            .lock()
-            .unwrap()
-            .notion
-            .add_data_source(NOTES);
-        let server = server(&providers);
-        let api = server.api(&server.admin_token);
-
-        // OAuth is the default, so a connection without the secret is refused with the way in.
-        let (status, body) = api
-            .post(
-                "/api/connections",
-                json!({"connector": "notion", "name": "Notes", "fields": {}}),
-            )
-            .await;
-        assert_eq!(status, 400, "{body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("integration_secret"),
-            "{body}"
-        );
-
-        let conn = notion_connection(&api).await;
-        assert_eq!(conn["status"], "ok", "{conn}");
-        assert_eq!(conn["account"]["workspace"], "Learner's notes", "{conn}");
-        let id = conn["id"].as_str().unwrap().to_string();
-
-        // Every request carried the version (the manifest's default) and the secret as bearer.
-        let sent = providers.received("api.notion.com");
-        assert!(!sent.is_empty());
-        for r in &sent {
-            assert_eq!(r.header("notion-version"), Some("2026-03-11"), "{r:?}");
-            assert_eq!(
-                r.header("authorization"),
-                Some(format!("Bearer {NOTION_SECRET}").as_str())
-            );
-        }
-
-        // A page in the data source: the title property found by type, plain values converted
-        // by the schema, Markdown content as blocks; 230 paragraphs go in three requests.
-        let long: Vec<String> = (0..230)
-            .map(|i| format!("Paragraph {i} with **bold**."))
-            .collect();
-        let markdown = format!(
-            "# Week 3\n\n- one\n- two\n\n```rust\nfn main() {{}}\n```\n\n{}",
-            long.join("\n\n")
-        );
-        let (status, page) = action(
-            &api,
-            &id,
-            "create_page",
-            json!({
-            "data_source_id": NOTES.replace('-', ""), "title": "Ownership",
-            "values": {"Tags": ["rust", "memory"], "Due": "2026-12-01", "Done": false},
-            "content_markdown": markdown}),
-        )
-        .await;
-        assert_eq!(status, 200, "{page}");
-        let page_id = page["output"]["id"].as_str().expect("page id").to_string();
-        {
-            let world = providers.world.lock().unwrap();
-            let stored = world.notion.page(&page_id).expect("the page");
-            assert_eq!(
-                stored["properties"]["Name"]["title"][0]["text"]["content"],
-                "Ownership"
-            );
-            assert_eq!(
-                stored["properties"]["Tags"]["multi_select"],
-                json!([{"name": "rust"}, {"name": "memory"}])
-            );
-            assert_eq!(stored["properties"]["Due"]["date"]["start"], "2026-12-01");
-            let blocks = world.notion.blocks_of(&page_id);
-            assert_eq!(blocks.len(), 4 + 230, "every block arrives");
-            assert_eq!(blocks[0]["type"], "heading_1");
-            assert_eq!(blocks[3]["code"]["language"], "rust");
-            assert_eq!(
-                blocks[233]["paragraph"]["rich_text"][0]["text"]["content"],
-                "Paragraph 229 with "
-            );
-        }
-        let appends = providers
-            .received("api.notion.com")
-            .iter()
-            .filter(|r| r.method == "PATCH" && r.uri.contains("/children"))
-            .count();
-        assert_eq!(appends, 2, "100 children per request at most");
-
-        // Unknown property: Notion's validation error comes back as invalid input, untried again.
-        let (status, body) = action(
-            &api,
-            &id,
-            "create_page",
-            json!({"data_source_id": NOTES, "values": {"Colour": "red"}}),
-        )
-        .await;
-        assert_eq!(status, 502, "{body}");
-        assert_eq!(
-            body["error"]["details"]["connector_code"], "invalid_input",
-            "{body}"
-        );
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("Colour"),
-            "{body}"
-        );
-
-        // Update, archive (in_trash on 2026-03-11), query and search.
-        let (status, body) = action(
-            &api,
-            &id,
-            "update_page",
-            json!({"page_id": page_id, "values": {"Done": true}}),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        let (status, body) = action(
-            &api,
-            &id,
-            "append_content",
-            json!({"page_id": page_id, "markdown": "Added later."}),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["output"]["blocks_added"], 1);
-        for title in ["Borrowing", "Lifetimes", "Traits"] {
-            let (status, body) = action(
-                &api,
-                &id,
-                "create_page",
-                json!({"data_source_id": NOTES, "title": title}),
-            )
-            .await;
-            assert_eq!(status, 200, "{body}");
-        }
-        let (status, body) = action(
-            &api,
-            &id,
-            "query_data_source",
-            json!({"data_source_id": NOTES, "limit": 3}),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["output"]["count"], 3);
-        let (status, body) = action(&api, &id, "search", json!({"query": "life"})).await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["output"]["count"], 1);
-        let (status, body) = action(&api, &id, "archive_page", json!({"page_id": page_id})).await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(
-            providers
-                .world
-                .lock()
-                .unwrap()
-                .notion
-                .page(&page_id)
-                .unwrap()["in_trash"],
-            true
-        );
-
-        // A 429 with Retry-After is a rate limit, with the advised wait.
-        providers.world.lock().unwrap().rate_limit_next = 1;
-        let (status, body) = action(&api, &id, "search", json!({})).await;
-        assert_eq!(status, 502, "{body}");
-        assert_eq!(
-            body["error"]["details"]["connector_code"], "rate_limited",
-            "{body}"
-        );
-
-        // The secret never shows in an answer or the log.
-        for text in server.answers().iter().chain([server.log()].iter()) {
-            assert!(!text.contains(NOTION_SECRET), "the secret leaked: {text}");
-        }
-    });
+/// A server connected to a provider through its OAuth flow.
+pub struct Connected {
+    /// The authorization server behind the provider's token endpoint.
+    pub authorization_server: Provider,
+    pub server: HephServer,
+    /// The admin's API.
+    pub api: Api,
+    /// The connection's view.
+    pub connection: Value,
+    /// The authorize URL heph sent the browser to.
+    pub authorize_url: String,
 }
 
-#[test]
-fn notion_updated_items_at_a_minute_boundary_come_once() {
-    tokio().block_on(async {
-        let providers = Providers::start();
-        providers.accept_token(NOTION_SECRET);
-        let minute = "2026-11-22T10:15:00.000Z";
-        {
-            let mut world = providers.world.lock().unwrap();
-            world.notion.add_data_source(NOTES);
-            world.notion.insert_page(NOTES, "A", "2026-11-22T10:14:00.000Z", "2026-11-22T10:14:00.000Z");
-            world.notion.insert_page(NOTES, "B", minute, minute);
-        }
-        let server = server(&providers);
-        let api = server.api(&server.admin_token);
-        notion_connection(&api).await;
-        let scenario = format!(
-            "name: Notion edits\ntrigger:\n  type: poll\n  connector: notion\n  trigger: updated_item\n  every: 1h\n  config:\n    data_source_id: {NOTES}\n    start: beginning\n    page_size: 1\nnodes:\n  - id: save\n    type: store\n    op: upsert\n    collection: edits\n    key: \"{{{{ trigger_id }}}}@{{{{ trigger.last_edited_time }}}}\"\n    record:\n      title: \"{{{{ trigger.properties.Name.title[0].text.content }}}}\"\n"
-        );
-        let (status, created) = api.send_typed("POST", "/api/scenarios", "application/yaml", &scenario).await;
-        assert_eq!(status, 201, "{created}");
-        let sid = created["id"].as_str().unwrap().to_string();
-        let run = run_now(&api, &sid, None).await;
-        assert_eq!(run["status"], "succeeded", "{run}");
-        assert_eq!(run["items_done"], 2, "{run}");
-
-        // Another page edited in the same minute as B: the next poll asks from that minute
-        // again (Notion's filter is minute-precise), gives C, and not B a second time.
-        providers.world.lock().unwrap().notion.insert_page(NOTES, "C", minute, minute);
-        let run = run_now(&api, &sid, None).await;
-        assert_eq!(run["status"], "succeeded", "{run}");
-        assert_eq!(run["items_done"], 1, "{run}");
-        let edits = collection(&api, "edits").await;
-        let mut titles: Vec<&str> = edits.iter().map(|e| e["data"]["title"].as_str().unwrap_or("?")).collect();
-        titles.sort();
-        assert_eq!(titles, ["A", "B", "C"], "{edits:?}");
-        let queries: Vec<Value> = providers
-            .received("api.notion.com")
-            .iter()
-            .filter(|r| r.uri.ends_with("/query"))
-            .map(|r| serde_json::from_slice(&r.body).unwrap())
-            .collect();
-        let last = queries.last().unwrap();
-        assert_eq!(last["filter"]["last_edited_time"]["on_or_after"], minute, "{last}");
-    });
+impl Connected {
+    /// The connection's id.
+    pub fn id(&self) -> String {
+        self.connection["id"].as_str().expect("id").to_string()
+    }
 }
 
-#[test]
-fn the_notes_example_sends_each_note_once() {
-    tokio().block_on(async {
-        let providers = Providers::start();
-        providers.accept_token(NOTION_SECRET);
-        providers.world.lock().unwrap().notion.add_data_source(NOTES);
-        let server = server(&providers);
-        let api = server.api(&server.admin_token);
-        notion_connection(&api).await;
-        // Two notes in the data store, as the learning platform writes them.
-        let seed = "name: Seed notes\ntrigger:\n  type: manual\nnodes:\n  - id: note\n    type: iterator\n    over: \"{{ trigger }}\"\n  - id: save\n    type: store\n    op: upsert\n    collection: notes\n    key: \"{{ note.id }}\"\n    record: \"{{ note }}\"\n";
-        let (status, seeded) = api.send_typed("POST", "/api/scenarios", "application/yaml", seed).await;
-        assert_eq!(status, 201, "{seeded}");
-        let notes = json!([
-            {"id": "n1", "title": "Ownership", "course": "Rust 101", "tags": ["rust"], "body": "# Moves\n\nA value has **one** owner."},
-            {"id": "n2", "title": "Borrowing", "course": "Rust 101", "tags": ["rust", "refs"], "body": "- shared\n- mutable"}
-        ]);
-        let run = run_now(&api, seeded["id"].as_str().unwrap(), Some(notes)).await;
-        assert_eq!(run["status"], "succeeded", "{run}");
-
-        let (status, created) = api
-            .send_typed("POST", "/api/scenarios", "application/yaml", &example("notion-notes.yaml"))
-            .await;
-        assert_eq!(status, 201, "{created}");
-        let sid = created["id"].as_str().unwrap().to_string();
-        let run = run_now(&api, &sid, None).await;
-        assert_eq!(run["status"], "succeeded", "{run}");
-        let pages = providers.world.lock().unwrap().notion.pages.clone();
-        assert_eq!(pages.len(), 2, "{pages:?}");
-        let own = pages.iter().find(|p| p["properties"]["Name"]["title"][0]["text"]["content"] == "Ownership").expect("the note's page");
-        assert_eq!(own["properties"]["Course"]["select"]["name"], "Rust 101");
-        assert_eq!(own["properties"]["Tags"]["multi_select"], json!([{"name": "rust"}]));
-        let blocks = providers.world.lock().unwrap().notion.blocks_of(own["id"].as_str().unwrap());
-        assert_eq!(blocks[0]["type"], "heading_1");
-        assert_eq!(blocks[1]["paragraph"]["rich_text"][1]["annotations"]["bold"], true);
-        let stored = collection(&api, "notes").await;
-        assert!(stored.iter().all(|n| n["data"]["notion_page_id"].is_string()), "{stored:?}");
-
-        // Run again: every note has its page, nothing is sent twice.
-        let run = run_now(&api, &sid, None).await;
-        assert_eq!(run["status"], "succeeded", "{run}");
-        assert_eq!(providers.world.lock().unwrap().notion.pages.len(), 2);
+/// Starts oidc-provider behind the fakes' token endpoints and a `heph serve` whose callback it
+/// knows, registers the OAuth app (client `client`, as the provider's console gives it), and
+/// connects `connector` with `fields` through the provider's pages as a user would.
+pub async fn connect(
+    providers: &Providers,
+    endpoints: &Endpoints,
+    connector: &str,
+    client: &str,
+    fields: Value,
+) -> Connected {
+    let port = free_port();
+    let authorization_server =
+        Provider::start(&format!("http://127.0.0.1:{port}/oauth/callback"), 3600);
+    providers.use_authorization_server(&authorization_server.issuer);
+    let server = HephServer::start(ServerOptions {
+        env: providers.env(),
+        port: Some(port),
+        ..ServerOptions::default()
     });
+    let api = server.api(&server.admin_token);
+    let (status, body) = api
+        .put(
+            &format!("/api/connectors/{connector}/oauth-app"),
+            json!({"client_id": client, "client_secret": format!("{client}-secret")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, started) = api
+        .post(
+            "/api/connections/oauth/start",
+            json!({"connector": connector, "name": format!("My {connector}"), "fields": fields}),
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let authorize_url = started["authorize_url"]
+        .as_str()
+        .expect("authorize_url")
+        .to_string();
+    let login_page = oauth::authorize_url(endpoints, &authorize_url, &authorization_server.issuer)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let callback = authorize_in_browser(&login_page, "learner-42").await;
+    let (status, page) = api.browser_get(&callback).await;
+    assert_eq!(
+        status,
+        200,
+        "{page}\n{}\n{}",
+        server.log(),
+        authorization_server.log()
+    );
+    assert!(page.contains("connected"), "{page}");
+    let (_, list) = api.get("/api/connections").await;
+    let connection = list["connections"]
+        .as_array()
+        .and_then(|c| c.last())
+        .expect("a connection")
+        .clone();
+    assert_eq!(connection["status"], "ok", "{connection}\n{}", server.log());
+    Connected {
+        authorization_server,
+        server,
+        api,
+        connection,
+        authorize_url,
+    }
+}
+
+/// The query parameters of a URL.
+pub fn query(url: &str) -> Vec<(String, String)> {
+    url::Url::parse(url)
+        .expect("URL")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// One parameter of a URL's query.
+pub fn param(url: &str, name: &str) -> Option<String> {
+    query(url)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// The first request a provider's token endpoint received, and its form fields.
+pub fn token_request(
+    providers: &Providers,
+    endpoints: &Endpoints,
+) -> (Received, std::collections::HashMap<String, String>) {
+    let (host, path) = endpoints.token;
+    let request = providers
+        .received(host)
+        .into_iter()
+        .find(|r| r.uri == path)
+        .expect("a token request");
+    let form = url::form_urlencoded::parse(&request.body)
+        .into_owned()
+        .collect();
+    (request, form)
 }

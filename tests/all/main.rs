@@ -9,6 +9,8 @@
 //! - `oauth`: connections through a real OAuth 2.0 server, with `heph serve`.
 //! - `engine`: scenarios, runs, the data store, webhooks and retries through `heph serve`.
 //! - `engine_crash`: runs killed mid-import resume (`heph run` on SQLite, workers on PostgreSQL).
+//! - `connectors` (shared), `notion`, `google_calendar`, `linkedin`: the first-party connectors
+//!   against fakes of their APIs over HTTPS, connected through their real OAuth flows.
 
 mod cli;
 mod connections;
@@ -16,6 +18,9 @@ mod connectors;
 mod credentials;
 mod engine;
 mod engine_crash;
+mod google_calendar;
+mod linkedin;
+mod notion;
 mod oauth;
 mod sandbox;
 mod store;

@@ -5,7 +5,9 @@
 //   node server.mjs PORT REDIRECT_URI [ACCESS_TOKEN_TTL_SECONDS]
 //
 // Clients: `heph-basic` authenticates at the token endpoint with HTTP Basic, `heph-body` with
-// client_id/client_secret in the form body; both must use PKCE. Refresh tokens rotate, and a
+// client_id/client_secret in the form body; both must use PKCE. `notion` (Basic, no PKCE),
+// `google` (body, PKCE) and `linkedin` (body, no PKCE) stand behind the provider fakes' token
+// endpoints (tests/src/providers/oauth.rs). Refresh tokens rotate, and a
 // reused one revokes the whole grant. GET /__stats answers how many token requests of each
 // grant type succeeded or failed, so the tests can count refreshes; POST /__fail_token makes
 // the token endpoint fail for a while.
@@ -27,15 +29,31 @@ const client = (id, method) => ({
   token_endpoint_auth_method: method,
 });
 
+const NO_PKCE = ['notion', 'linkedin'];
+// The providers' own scopes, granted like the others so that the API fakes can check them.
+const PROVIDER_SCOPES = [
+  'w_member_social',
+  'https://www.googleapis.com/auth/calendar.events',
+  'https://www.googleapis.com/auth/calendar.readonly',
+];
+
 const provider = new Provider(issuer, {
-  clients: [client('heph-basic', 'client_secret_basic'), client('heph-body', 'client_secret_post')],
-  pkce: { required: () => true },
+  clients: [
+    client('heph-basic', 'client_secret_basic'),
+    client('heph-body', 'client_secret_post'),
+    // The first-party connectors' providers, with their client authentication.
+    client('notion', 'client_secret_basic'),
+    client('google', 'client_secret_post'),
+    client('linkedin', 'client_secret_post'),
+  ],
+  // Notion's and LinkedIn's web flows take no PKCE; every other client must use it.
+  pkce: { required: (ctx, client) => !NO_PKCE.includes(client.clientId) },
   features: {
     devInteractions: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },
   },
-  scopes: ['openid', 'offline_access', 'profile', 'email'],
+  scopes: ['openid', 'offline_access', 'profile', 'email', ...PROVIDER_SCOPES],
   claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
   rotateRefreshToken: true,
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),

@@ -8,9 +8,12 @@
 //! bodies, page sizes over the limit) with the real error shapes, paginates, and can be told
 //! to answer 429. Every request is recorded for the tests to inspect.
 
+pub mod google;
+pub mod linkedin;
 pub mod notion;
+pub mod oauth;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -42,6 +45,16 @@ pub struct World {
     pub rate_limit_next: u32,
     /// Notion's state.
     pub notion: notion::Notion,
+    /// Google Calendar's state.
+    pub google: google::Calendar,
+    /// LinkedIn's state.
+    pub linkedin: linkedin::LinkedIn,
+    /// The authorization server the token endpoints forward to (oidc-provider's issuer).
+    pub authorization_server: Option<String>,
+    /// Access token → the scopes granted with it (tokens the OAuth front handed out).
+    pub scopes: HashMap<String, String>,
+    /// Tokens revoked through Google's revocation endpoint.
+    pub revoked: Vec<String>,
 }
 
 /// The running fakes.
@@ -133,6 +146,11 @@ impl Providers {
         self.world.lock().unwrap().tokens.insert(token.into());
     }
 
+    /// Sends the token endpoints' requests on to `issuer` (oidc-provider).
+    pub fn use_authorization_server(&self, issuer: &str) {
+        self.world.lock().unwrap().authorization_server = Some(issuer.into());
+    }
+
     /// The requests received by `name`.
     pub fn received(&self, name: &str) -> Vec<Received> {
         self.world
@@ -160,9 +178,15 @@ async fn serve(
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
-        let mut world = world.lock().unwrap();
-        world.received.push((host.clone(), request.clone()));
-        answer(&mut world, &host, request)
+        world
+            .lock()
+            .unwrap()
+            .received
+            .push((host.clone(), request.clone()));
+        if let Some(answer) = oauth::token_front(&world, &host, request) {
+            return answer;
+        }
+        answer(&mut world.lock().unwrap(), &host, request)
     });
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
@@ -181,6 +205,10 @@ async fn serve(
 fn answer(world: &mut World, host: &str, request: &Received) -> Answer {
     match host {
         "api.notion.com" => notion::answer(world, request),
+        "www.googleapis.com" => google::answer(world, request),
+        "api.linkedin.com" | "www.linkedin.com" | "portal.example.test" => {
+            linkedin::answer(world, host, request)
+        }
         _ => json(
             404,
             &serde_json::json!({"error": format!("no fake for {host}")}),
@@ -195,6 +223,11 @@ pub fn json(status: u16, body: &Value) -> Answer {
         vec![("content-type".into(), "application/json".into())],
         Bytes::from(body.to_string()),
     )
+}
+
+/// An answer with no body.
+pub fn empty(status: u16) -> Answer {
+    (status, vec![], Bytes::new())
 }
 
 /// The bearer token of a request, if it has one.

@@ -144,7 +144,10 @@ pub fn share_article(ctx: &Context, input: &Value) -> Result<Value, Error> {
 pub fn delete(ctx: &Context, input: &Value) -> Result<Value, Error> {
     let urn =
         text(input, "post_urn").ok_or_else(|| Error::bad_field("post_urn", "the post's URN"))?;
-    let response = api::rest(ctx, "DELETE", &format!("/posts/{}", percent_encode(urn))).send()?;
+    // Rest.li wants the method named again in a header for a DELETE.
+    let response = api::rest(ctx, "DELETE", &format!("/posts/{}", percent_encode(urn)))
+        .header("x-restli-method", "DELETE")
+        .send()?;
     if response.status == 404 {
         return Ok(json!({"post_urn": urn, "deleted": false}));
     }
