@@ -97,6 +97,19 @@ fn google_calendar_connects_offline_with_pkce_and_manages_events() {
         assert_eq!(status, 502, "{body}");
         assert_eq!(body["error"]["details"]["connector_code"], "rate_limited", "{body}");
 
+        // Google stops accepting the access token (expired early, say): the 401 makes the host
+        // refresh it at Google's token endpoint (a form with the client's credentials), and
+        // the call goes through with the new one.
+        providers.world.lock().unwrap().tokens.clear();
+        let (status, body) = action(&c.api, &id, "list_calendars", json!({})).await;
+        assert_eq!(status, 200, "{body}\n{}", c.server.log());
+        let stats = c.authorization_server.stats().await;
+        assert_eq!(stats["refresh_token.success"], 1, "{stats}");
+        let refresh = providers.received("oauth2.googleapis.com").into_iter().filter(|r| r.uri == "/token").nth(1).expect("a refresh request");
+        let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(&refresh.body).into_owned().collect();
+        assert_eq!(form.get("grant_type").map(String::as_str), Some("refresh_token"));
+        assert_eq!(form.get("client_secret").map(String::as_str), Some("google-secret"));
+
         // Deleting by key cancels; a second delete is not an error.
         let (status, deleted) = action(&c.api, &id, "delete_event", json!({"key": "module-7"})).await;
         assert_eq!(status, 200, "{deleted}");
