@@ -159,3 +159,76 @@ pub fn token_request(
         .collect();
     (request, form)
 }
+
+/// What a form needs from a schema: an object whose properties each have a type (or a
+/// choice of them) and whose required names are among its properties. Adds what is missing
+/// to `problems`.
+fn check_form_schema(schema: &Value, place: &str, problems: &mut Vec<String>) {
+    if schema["type"] != "object" {
+        problems.push(format!("{place}: not an object schema: {schema}"));
+        return;
+    }
+    let Some(properties) = schema["properties"].as_object() else {
+        problems.push(format!("{place}: no properties"));
+        return;
+    };
+    for (name, property) in properties {
+        let typed = ["type", "enum", "oneOf", "anyOf"]
+            .iter()
+            .any(|k| property.get(k).is_some());
+        if !typed {
+            problems.push(format!("{place}.{name}: no type"));
+        }
+        if property["type"] == "object" && property.get("properties").is_some() {
+            check_form_schema(property, &format!("{place}.{name}"), problems);
+        }
+    }
+    for required in schema["required"].as_array().into_iter().flatten() {
+        let name = required.as_str().unwrap_or("");
+        if !properties.contains_key(name) {
+            problems.push(format!("{place}: required `{name}` is not a property"));
+        }
+    }
+}
+
+/// Checks one action or trigger: a title and a description for the form, its input (or
+/// config) schema, and an output schema for the mappings that follow it.
+fn check_operation(operation: &Value, place: &str, schema: &str, problems: &mut Vec<String>) {
+    for field in ["title", "description"] {
+        if !operation[field].is_string() {
+            problems.push(format!("{place}: no {field}"));
+        }
+    }
+    check_form_schema(&operation[schema], &format!("{place} {schema}"), problems);
+    if operation["output"]["type"] != "object" {
+        problems.push(format!("{place}: no output schema"));
+    }
+}
+
+#[test]
+fn every_first_party_action_and_trigger_describes_its_form() {
+    heph_tests::tokio().block_on(async {
+        let server = HephServer::start(ServerOptions::default());
+        let api = server.api(&server.admin_token);
+        let mut problems = Vec::new();
+        for connector in ["wordpress", "notion", "google-calendar", "linkedin"] {
+            let (status, body) = api.get(&format!("/api/connectors/{connector}")).await;
+            assert_eq!(status, 200, "{body}");
+            let describe = &body["describe"];
+            let actions = describe["actions"].as_array().expect("actions");
+            assert!(!actions.is_empty(), "{connector}");
+            for action in actions {
+                let place = format!("{connector}/{}", action["name"].as_str().unwrap_or("?"));
+                check_operation(action, &place, "input", &mut problems);
+            }
+            for trigger in describe["triggers"].as_array().expect("triggers") {
+                let place = format!("{connector}/{}", trigger["name"].as_str().unwrap_or("?"));
+                if !["poll", "webhook"].contains(&trigger["kind"].as_str().unwrap_or("")) {
+                    problems.push(format!("{place}: kind is poll or webhook"));
+                }
+                check_operation(trigger, &place, "config", &mut problems);
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    });
+}

@@ -124,6 +124,7 @@ pub fn describe() -> Value {
                  "ttl_seconds": {"type": "integer", "minimum": 60}}},
              "output": {"type": "object", "properties": {"renewed": {"type": "boolean"}, "channel": channel()}}},
             {"name": "stop_channel", "title": "Stop a push channel",
+             "description": "Stops the notifications of a channel from Watch events (give its `id` and `resource_id`); one already gone is not an error.",
              "input": {"type": "object", "additionalProperties": false, "required": ["id", "resource_id"], "properties": {
                  "id": {"type": "string"}, "resource_id": {"type": "string"}}},
              "output": {"type": "object", "properties": {"stopped": {"type": "boolean"}}}}

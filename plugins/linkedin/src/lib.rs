@@ -40,6 +40,7 @@ impl Connector for LinkedIn {
                      "urn": {"type": "string"}, "sub": {"type": "string"}, "name": {"type": "string"},
                      "email": {"type": "string"}, "picture": {"type": "string"}}}},
                 {"name": "share_text", "title": "Share a post",
+                 "description": "A text post on the member's feed; LinkedIn's reserved characters are escaped so the text arrives whole.",
                  "input": share_fields(json!({}), &["text"]), "output": post_output()},
                 {"name": "share_image", "title": "Share a post with an image",
                  "description": "Uploads the image to LinkedIn, then posts it with the text.",
@@ -52,6 +53,7 @@ impl Connector for LinkedIn {
                  }), &[]),
                  "output": post_output()},
                 {"name": "share_article", "title": "Share a link",
+                 "description": "A post sharing an article's URL, with its title (LinkedIn requires one) and an optional description and thumbnail.",
                  "input": share_fields(json!({
                      "url": {"type": "string", "format": "uri"},
                      "title": {"type": "string", "minLength": 1},
@@ -60,6 +62,7 @@ impl Connector for LinkedIn {
                  }), &["url", "title"]),
                  "output": post_output()},
                 {"name": "delete_post", "title": "Delete a post",
+                 "description": "Deletes one of the member's posts by URN; one already gone is not an error.",
                  "input": {"type": "object", "additionalProperties": false, "required": ["post_urn"],
                            "properties": {"post_urn": {"type": "string"}}},
                  "output": {"type": "object", "properties": {"post_urn": {"type": "string"}, "deleted": {"type": "boolean"}}}},

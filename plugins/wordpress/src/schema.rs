@@ -83,6 +83,7 @@ pub fn describe() -> Value {
             },
             {
                 "name": "get_post", "title": "Get a post",
+                "description": "One post or page by id, with its raw fields (context=edit).",
                 "input": {"type": "object", "required": ["id"], "properties": {
                     "id": id_input("post"),
                     "post_type": {"type": "string", "enum": ["posts", "pages"], "default": "posts"}}},
@@ -99,6 +100,7 @@ pub fn describe() -> Value {
             },
             {
                 "name": "get_user", "title": "Get a user",
+                "description": "One user by id, with the fields an editor sees (context=edit).",
                 "input": {"type": "object", "required": ["id"], "properties": {"id": id_input("user")}},
                 "output": user_output()
             },
@@ -137,13 +139,13 @@ pub fn describe() -> Value {
             {
                 "name": "post_event", "title": "Post pushed by the site", "kind": "webhook",
                 "description": "A signed `post.saved`/`post.deleted` event from a site plugin (see the connector's README).",
-                "config": {"type": "object"},
+                "config": {"type": "object", "properties": {}},
                 "output": {"type": "object", "properties": {"event": {"type": "string"}, "object": post_output()}}
             },
             {
                 "name": "user_event", "title": "User pushed by the site", "kind": "webhook",
                 "description": "A signed `user.saved`/`user.deleted` event from a site plugin.",
-                "config": {"type": "object"},
+                "config": {"type": "object", "properties": {}},
                 "output": {"type": "object", "properties": {"event": {"type": "string"}, "object": user_output()}}
             }
         ]
