@@ -493,6 +493,18 @@ async fn fetch_page(
         let outcome: CallOutcome<PollPage> = handle
             .poll(&scope.app, &scope.run_id, trigger, config, cursor)
             .await;
+        // What the connector warned about while reading (a sync restarted, a field it could
+        // not read) belongs in the run's history, where the user looks.
+        for line in &outcome.log.lines {
+            if matches!(line.level, "warn" | "error") {
+                let message = format!("`{trigger}` says: {}", line.message);
+                let _ = scope
+                    .app
+                    .store
+                    .add_run_event(&scope.run_id, line.level, &message)
+                    .await;
+            }
+        }
         let error = match outcome.result {
             Ok(page) => {
                 let note = format!(
