@@ -306,3 +306,57 @@ fn the_study_plan_example_keeps_one_event_per_module() {
         assert!(m3["data"]["calendar_due"].is_null(), "{m3}");
     });
 }
+
+#[test]
+fn the_channel_renewal_example_opens_a_channel_and_renews_it_before_it_expires() {
+    tokio().block_on(async {
+        let providers = Providers::start();
+        let c = google(&providers, json!({})).await;
+        let (status, body) = c
+            .api
+            .patch(
+                &format!("/api/connections/{}", c.id()),
+                json!({"fields": {"channel_secret": "another-long-random-secret-77"}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let address = "https://heph.example.test/hooks/scn_push/token";
+        let yaml = example("calendar-channel-renewal.yaml")
+            .replace("https://heph.example.org/hooks/SCENARIO/TOKEN", address);
+        let (status, created) = c
+            .api
+            .send_typed("POST", "/api/scenarios", "application/yaml", &yaml)
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let sid = created["id"].as_str().unwrap().to_string();
+        let channels = |p: &Providers| p.world.lock().unwrap().google.channels.clone();
+
+        // The first run opens the channel and keeps it.
+        let run = run_now(&c.api, &sid, None).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let opened = channels(&providers);
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0]["address"], address);
+        let kept = c.api.get("/api/store/calendar_channels/primary").await.1;
+        assert_eq!(kept["data"]["id"], opened[0]["id"], "{kept}");
+
+        // A week from expiry: nothing to do.
+        let run = run_now(&c.api, &sid, None).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(channels(&providers), opened);
+
+        // An hour from expiry: a new channel, the old one stopped, the new one kept.
+        let mut soon = kept["data"].clone();
+        soon["expiration"] = json!(chrono::Utc::now().timestamp_millis() + 3_600_000);
+        c.api
+            .put("/api/store/calendar_channels/primary", soon)
+            .await;
+        let run = run_now(&c.api, &sid, None).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let now = channels(&providers);
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_ne!(now[0]["id"], opened[0]["id"]);
+        let kept = c.api.get("/api/store/calendar_channels/primary").await.1;
+        assert_eq!(kept["data"]["id"], now[0]["id"], "{kept}");
+    });
+}

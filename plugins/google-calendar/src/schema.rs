@@ -120,7 +120,9 @@ pub fn describe() -> Value {
              "description": "Opens a new channel when `channel` expires within `renew_within_hours`, and stops the old one; run it on a schedule.",
              "input": {"type": "object", "additionalProperties": false, "required": ["address"], "properties": {
                  "calendar_id": calendar_id(), "address": {"type": "string", "format": "uri"},
-                 "channel": channel(), "renew_within_hours": {"type": "integer", "minimum": 1, "default": 24},
+                 "channel": {"anyOf": [channel(), {"type": "null"}],
+                             "description": "The channel the last run kept; none (null): open one."},
+                 "renew_within_hours": {"type": "integer", "minimum": 0, "default": 24},
                  "ttl_seconds": {"type": "integer", "minimum": 60}}},
              "output": {"type": "object", "properties": {"renewed": {"type": "boolean"}, "channel": channel()}}},
             {"name": "stop_channel", "title": "Stop a push channel",
