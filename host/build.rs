@@ -32,6 +32,43 @@ fn main() {
     code.push_str("];\n");
     std::fs::write(out.join("first_party.rs"), code)
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.join("first_party.rs").display()));
+    embed_sdk(&root, &out);
+}
+
+/// The SDK and the WIT contract as (path, text) pairs: `heph connector new` writes them into a
+/// new project, so that a partner builds with exactly the contract this binary runs.
+fn embed_sdk(root: &Path, out: &Path) {
+    let mut files = Vec::new();
+    files.push(root.join("sdk/Cargo.toml"));
+    files.push(root.join("sdk/Cargo.lock"));
+    for dir in ["sdk/src", "wit"] {
+        collect(&root.join(dir), &mut files);
+    }
+    files.sort();
+    let mut code = String::from("/// The SDK and the WIT contract: (path under the vendored root, text).\npub const SDK_FILES: &[(&str, &str)] = &[\n");
+    for file in files {
+        let relative = file.strip_prefix(root).expect("inside the workspace");
+        code.push_str(&format!(
+            "    ({:?}, include_str!({:?})),\n",
+            relative.display().to_string(),
+            file
+        ));
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("sdk_files.rs"), code)
+        .unwrap_or_else(|e| panic!("cannot write sdk_files.rs: {e}"));
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else if path.extension().is_some_and(|x| x == "rs" || x == "wit") {
+            files.push(path);
+        }
+    }
 }
 
 include!("build_wasm.rs");

@@ -7,6 +7,7 @@ mod connections;
 mod connectors;
 mod error;
 mod extract;
+mod packages;
 mod scenarios;
 mod users;
 
@@ -30,6 +31,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/health", get(health))
         .merge(users::routes())
         .merge(connectors::routes())
+        .merge(packages::routes())
         .merge(connections::routes())
         .merge(scenarios::routes())
         .fallback(not_found)

@@ -2,7 +2,7 @@
 //! connectors, and its methods are what the API handlers and the command line call. Handlers
 //! stay thin: they authenticate, parse and map [`AppError`] onto HTTP; the rules live here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -143,6 +143,11 @@ pub struct App {
     pub(crate) rate_limiters: crate::connections::rate_limit::RateLimiters,
     /// The engine's shared state (run signal, connector descriptions).
     pub(crate) engine: crate::engine::EngineState,
+    /// The connectors loaded from `--connector-dir` (the store's installs do not replace them).
+    pub(crate) directories: Mutex<HashSet<String>>,
+    /// One install, upgrade, rollback or removal at a time in this process (across processes
+    /// the store's compare-and-set keeps them apart).
+    pub(crate) install_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for App {
@@ -166,8 +171,8 @@ pub enum StartError {
 }
 
 impl App {
-    /// Opens the store and the vault, starts the runtime, loads the built-in connectors (and
-    /// any directories) and records them as installed.
+    /// Opens the store and the vault, starts the runtime, installs the built-in connectors on
+    /// first start, loads any directories and then every installed connector.
     pub async fn open(mut config: AppConfig) -> Result<Arc<App>, StartError> {
         let store = match &config.database_url {
             Some(url) => Store::open(url).await?,
@@ -182,49 +187,38 @@ impl App {
         }
         let runtime =
             Runtime::new(config.runtime.clone()).map_err(|e| StartError::Runtime(e.to_string()))?;
-        let mut catalog =
-            Catalog::first_party(&runtime).map_err(|e| StartError::Runtime(e.to_string()))?;
-        for dir in &config.connector_dirs {
-            catalog
-                .add_dir(&runtime, dir)
-                .map_err(|e| StartError::Runtime(e.to_string()))?;
-        }
-        for connector in catalog.iter() {
-            let manifest = connector.manifest();
-            let source = catalog.source_of(&manifest.id);
-            store
-                .install_connector(
-                    &manifest.id,
-                    &manifest.version,
-                    connector.digest(),
-                    catalog.manifest_text(&manifest.id).unwrap_or(""),
-                    source,
-                )
-                .await?;
-        }
-        Ok(Arc::new(App {
+        let app = Arc::new(App {
             store,
             vault: Arc::new(vault),
             runtime: Arc::new(runtime),
-            catalog,
+            catalog: Catalog::default(),
             config,
             refresh_locks: Mutex::new(HashMap::new()),
             rate_limiters: Default::default(),
             engine: Default::default(),
-        }))
+            directories: Mutex::new(HashSet::new()),
+            install_lock: tokio::sync::Mutex::new(()),
+        });
+        app.install_builtins()
+            .await
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
+        for dir in &app.config.connector_dirs {
+            app.load_directory(dir)
+                .await
+                .map_err(|e| StartError::Runtime(e.to_string()))?;
+        }
+        app.reload_connectors()
+            .await
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
+        Ok(app)
     }
 
     /// A loaded connector by id, or a clear 404 listing what is installed.
-    pub fn connector(&self, id: &str) -> Result<&Arc<Connector>, AppError> {
+    pub fn connector(&self, id: &str) -> Result<Arc<Connector>, AppError> {
         self.catalog.get(id).ok_or_else(|| {
-            let known: Vec<_> = self
-                .catalog
-                .iter()
-                .map(|c| c.manifest().id.clone())
-                .collect();
             AppError::not_found(format!(
                 "no connector `{id}` is installed (installed: {})",
-                known.join(", ")
+                self.catalog.ids().join(", ")
             ))
         })
     }

@@ -1,22 +1,59 @@
-//! The installed connectors. The first-party ones are built into the binary; more can be
-//! loaded from directories, each holding a `heph.toml` and one `.wasm` component (the registry
-//! and the store will take this over).
+//! The loaded connectors: the active version of each installed connector, ready to call. An
+//! install, upgrade or rollback swaps one entry at once: calls that already hold the old
+//! version finish on it, the next ones get the new one.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::manifest::Manifest;
 use crate::runtime::{Connector, Origin, Runtime};
 
 include!(concat!(env!("OUT_DIR"), "/first_party.rs"));
 
+/// A built-in connector: its manifest text and component, shipped inside the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    /// `heph.toml`.
+    pub manifest: &'static str,
+    /// The component.
+    pub component: &'static [u8],
+}
+
+/// The connectors built into this binary.
+pub fn builtins() -> impl Iterator<Item = Builtin> {
+    FIRST_PARTY.iter().map(|(manifest, component)| Builtin {
+        manifest,
+        component,
+    })
+}
+
+impl Builtin {
+    /// What the store records as its installed digest: `sha256:` and its component's hash. A
+    /// built-in connector is trusted by this digest: the binary is what the admin installed.
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", crate::runtime::cache::digest(self.component))
+    }
+}
+
+/// The built-in component with this installed digest, if this binary has it.
+pub fn builtin_component(digest: &str) -> Option<&'static [u8]> {
+    builtins()
+        .find(|b| b.digest() == digest)
+        .map(|b| b.component)
+}
+
+/// One loaded connector and the installed digest it was loaded from.
+#[derive(Clone)]
+struct Loaded {
+    connector: Arc<Connector>,
+    installed_digest: String,
+}
+
 /// The connectors this host can call, by id.
 #[derive(Default)]
 pub struct Catalog {
-    connectors: BTreeMap<String, Arc<Connector>>,
-    /// Where each came from (`builtin`, `directory`) and its manifest text.
-    origins: BTreeMap<String, (&'static str, String)>,
+    loaded: RwLock<BTreeMap<String, Loaded>>,
 }
 
 /// Why a connector could not be loaded.
@@ -27,78 +64,92 @@ pub struct CatalogError {
     message: String,
 }
 
-impl Catalog {
-    /// Loads the first-party connectors.
-    pub fn first_party(runtime: &Runtime) -> Result<Catalog, CatalogError> {
-        let mut catalog = Catalog::default();
-        for (manifest, wasm) in FIRST_PARTY {
-            catalog.add(runtime, "built-in connector", "builtin", manifest, wasm)?;
+impl CatalogError {
+    /// An error about `source_name`.
+    pub fn new(source_name: impl Into<String>, message: impl Into<String>) -> CatalogError {
+        CatalogError {
+            source_name: source_name.into(),
+            message: message.into(),
         }
-        Ok(catalog)
     }
+}
 
-    /// Adds one connector from its manifest text and component bytes; `kind` says where it
-    /// came from (`builtin`, `directory`).
-    fn add(
-        &mut self,
-        runtime: &Runtime,
-        source_name: &str,
-        kind: &'static str,
-        manifest: &str,
-        wasm: &[u8],
-    ) -> Result<Origin, CatalogError> {
-        let fail = |message: String| CatalogError {
-            source_name: source_name.to_string(),
-            message,
-        };
-        let text = manifest.to_string();
-        let manifest = Manifest::parse(manifest).map_err(|e| fail(e.to_string()))?;
-        let (connector, origin) = runtime
-            .load(manifest, wasm)
-            .map_err(|e| fail(e.to_string()))?;
+/// Compiles (or takes from the cache) and links a connector from its manifest text and
+/// component.
+pub fn load(
+    runtime: &Runtime,
+    source_name: &str,
+    manifest: &str,
+    wasm: &[u8],
+) -> Result<(Connector, Origin), CatalogError> {
+    let manifest =
+        Manifest::parse(manifest).map_err(|e| CatalogError::new(source_name, e.to_string()))?;
+    runtime
+        .load(manifest, wasm)
+        .map_err(|e| CatalogError::new(source_name, e.to_string()))
+}
+
+/// Reads the connector in `dir` (`heph.toml` and one `.wasm`): its manifest text and component.
+pub fn read_dir(dir: &Path) -> Result<(String, Vec<u8>), CatalogError> {
+    let name = dir.display().to_string();
+    let fail = |message: String| CatalogError::new(name.clone(), message);
+    let manifest = std::fs::read_to_string(dir.join("heph.toml"))
+        .map_err(|e| fail(format!("heph.toml: {e}")))?;
+    let wasm_path = std::fs::read_dir(dir)
+        .map_err(|e| fail(e.to_string()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .ok_or_else(|| fail("no .wasm component in this directory".into()))?;
+    let wasm =
+        std::fs::read(&wasm_path).map_err(|e| fail(format!("{}: {e}", wasm_path.display())))?;
+    Ok((manifest, wasm))
+}
+
+impl Catalog {
+    /// Makes `connector` the one called for its id; `installed_digest` is the store's digest of
+    /// what it was loaded from. Returns the connector it replaced.
+    pub fn swap(&self, connector: Connector, installed_digest: &str) -> Option<Arc<Connector>> {
         let id = connector.manifest().id.clone();
-        self.origins.insert(id.clone(), (kind, text));
-        self.connectors.insert(id, Arc::new(connector));
-        Ok(origin)
+        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        loaded
+            .insert(
+                id,
+                Loaded {
+                    connector: Arc::new(connector),
+                    installed_digest: installed_digest.to_string(),
+                },
+            )
+            .map(|old| old.connector)
     }
 
-    /// Adds the connector in `dir` (`heph.toml` and one `.wasm`).
-    pub fn add_dir(&mut self, runtime: &Runtime, dir: &Path) -> Result<Origin, CatalogError> {
-        let name = dir.display().to_string();
-        let fail = |message: String| CatalogError {
-            source_name: name.clone(),
-            message,
-        };
-        let manifest = std::fs::read_to_string(dir.join("heph.toml"))
-            .map_err(|e| fail(format!("heph.toml: {e}")))?;
-        let wasm_path = std::fs::read_dir(dir)
-            .map_err(|e| fail(e.to_string()))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "wasm"))
-            .ok_or_else(|| fail("no .wasm component in this directory".into()))?;
-        let wasm =
-            std::fs::read(&wasm_path).map_err(|e| fail(format!("{}: {e}", wasm_path.display())))?;
-        self.add(runtime, &name, "directory", &manifest, &wasm)
-    }
-
-    /// Where a connector came from: `builtin` or `directory`.
-    pub fn source_of(&self, id: &str) -> &'static str {
-        self.origins.get(id).map_or("directory", |o| o.0)
-    }
-
-    /// A connector's manifest text.
-    pub fn manifest_text(&self, id: &str) -> Option<&str> {
-        self.origins.get(id).map(|o| o.1.as_str())
+    /// Unloads a connector.
+    pub fn remove(&self, id: &str) -> Option<Arc<Connector>> {
+        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        loaded.remove(id).map(|old| old.connector)
     }
 
     /// A connector by id.
-    pub fn get(&self, id: &str) -> Option<&Arc<Connector>> {
-        self.connectors.get(id)
+    pub fn get(&self, id: &str) -> Option<Arc<Connector>> {
+        let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
+        loaded.get(id).map(|l| l.connector.clone())
     }
 
-    /// All connectors, by id.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Connector>> {
-        self.connectors.values()
+    /// The installed digest a connector was loaded from.
+    pub fn installed_digest(&self, id: &str) -> Option<String> {
+        let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
+        loaded.get(id).map(|l| l.installed_digest.clone())
+    }
+
+    /// All loaded connectors, by id.
+    pub fn list(&self) -> Vec<Arc<Connector>> {
+        let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
+        loaded.values().map(|l| l.connector.clone()).collect()
+    }
+
+    /// The ids of the loaded connectors.
+    pub fn ids(&self) -> Vec<String> {
+        let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
+        loaded.keys().cloned().collect()
     }
 }

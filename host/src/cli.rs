@@ -4,8 +4,12 @@
 //! the API).
 
 mod accounts;
+mod bench;
 mod connection;
 mod connector;
+mod packages;
+mod partner;
+mod registry;
 mod scenario;
 mod serve;
 mod vault;
@@ -90,9 +94,21 @@ pub(crate) struct Global {
 enum Command {
     /// Run the server: the API and the OAuth callback.
     Serve(serve::ServeArgs),
-    /// Inspect and call the installed connectors.
+    /// Inspect, call, install, upgrade, roll back and remove connectors; write your own.
     #[command(subcommand)]
     Connector(connector::ConnectorCommand),
+    /// The publishers whose signed connectors this host may install.
+    #[command(subcommand)]
+    Publisher(packages::PublisherCommand),
+    /// Make a publisher's signing key (ed25519): the secret in a file, the public key printed.
+    Keygen {
+        /// Where to write the secret key (never overwritten).
+        #[arg(long, default_value = "publisher.key")]
+        out: PathBuf,
+    },
+    /// Run a connector registry, or register a publisher with one.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
     /// Manage a user's connections (accounts at connectors' services).
     #[command(subcommand)]
     Connection(connection::ConnectionCommand),
@@ -129,6 +145,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args, &global).await,
         Command::Connector(command) => connector::run(command, &global).await,
+        Command::Publisher(command) => packages::publisher(command, &global).await,
+        Command::Keygen { out } => partner::keygen(&out),
+        Command::Registry(command) => registry::run(command).await,
         Command::Connection(command) => connection::run(command, &global).await,
         Command::User(command) => accounts::run_user(command, &global).await,
         Command::Token(command) => accounts::run_token(command, &global).await,

@@ -61,7 +61,7 @@ impl Default for EngineConfig {
 pub struct EngineState {
     /// Woken when a run is queued by this process.
     signal: Notify,
-    /// `describe()` of each connector, asked once.
+    /// `describe()` of each connector version, by component digest, asked once.
     descriptions: Mutex<HashMap<String, Arc<Value>>>,
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - [`runtime`]: the wasmtime engine, limits, the outbound policy and credential injection.
 //! - [`manifest`]: connectors' `heph.toml`.
-//! - [`catalog`]: the installed connectors (the first-party ones ship inside the binary).
+//! - [`catalog`]: the loaded connectors (the first-party ones ship inside the binary).
+//! - [`packages`]: checking, installing, upgrading, rolling back and removing connectors.
 //! - [`cli`]: the `heph` command line.
 #![deny(missing_docs)]
 
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod connections;
 pub mod engine;
 pub mod manifest;
+pub mod packages;
 pub mod runtime;
 pub mod store;
 pub mod vault;

@@ -32,6 +32,13 @@ pub struct Manifest {
     /// Limits it asks for.
     #[serde(default)]
     pub limits: ManifestLimits,
+    /// The actions the component must describe, when the manifest names them: packing checks
+    /// that the two agree.
+    #[serde(default)]
+    pub actions: Option<Vec<String>>,
+    /// The triggers the component must describe, when the manifest names them.
+    #[serde(default)]
+    pub triggers: Option<Vec<String>>,
 }
 
 /// How the host adds credentials; `{field}` refers to a connection field.
@@ -198,6 +205,10 @@ pub struct Capabilities {
     /// names its API hosts here, so the token never goes there.
     #[serde(default)]
     pub authenticated_hosts: Option<Vec<String>>,
+    /// Whether it asks to reach private networks (a self-hosted service on the LAN). Shown to
+    /// the admin at install; approving the install grants it.
+    #[serde(default)]
+    pub private_network: bool,
 }
 
 /// Limits the connector asks for.

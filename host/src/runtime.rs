@@ -177,6 +177,24 @@ impl Runtime {
         ))
     }
 
+    /// The names of the interfaces a component imports and exports (`wasi:http/types@0.2.12`,
+    /// `heph:connector/connector@0.1.0`), read from its compiled type: what packing checks.
+    pub fn interfaces(&self, component: &[u8]) -> Result<Interfaces, RuntimeError> {
+        let (compiled, _) = self
+            .cache
+            .load(&self.shared.engine, component)
+            .map_err(|e| RuntimeError::Component {
+                id: "(package)".into(),
+                message: format!("not a valid WebAssembly component: {e:#}"),
+            })?;
+        let ty = compiled.component_type();
+        let engine = &self.shared.engine;
+        Ok(Interfaces {
+            imports: ty.imports(engine).map(|(n, _)| n.to_string()).collect(),
+            exports: ty.exports(engine).map(|(n, _)| n.to_string()).collect(),
+        })
+    }
+
     /// The limits calls run under.
     pub fn limits(&self) -> &Limits {
         &self.shared.limits
@@ -190,6 +208,15 @@ impl Drop for Runtime {
             let _ = handle.join();
         }
     }
+}
+
+/// What a component imports and exports, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Interfaces {
+    /// Imported instance names.
+    pub imports: Vec<String>,
+    /// Exported instance names.
+    pub exports: Vec<String>,
 }
 
 /// Advances the engine's epoch every [`limits::EPOCH_TICK`]: the clock of CPU deadlines.

@@ -27,7 +27,7 @@ use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
 pub use connections::{ConnectionRow, ConnectionUpdate, NewConnection, Status};
-pub use connectors::InstalledConnector;
+pub use connectors::{Activation, InstalledConnector, PackageRow};
 pub use oauth::{app_owner as oauth_app_owner, pending_owner, OAuthApp, PendingAuthorization};
 pub use records::{Collection, Record};
 pub use runs::{

@@ -103,8 +103,16 @@ pub trait Connector {
     }
 }
 
+/// What `export_connector!` records about the build: the manifest the component was built
+/// with. `describe()` answers it as `"build": {"manifest": …}`; the host checks it at packing
+/// and strips it.
+pub trait BuildInfo {
+    /// The text of the crate's `heph.toml`.
+    const MANIFEST: &'static str;
+}
+
 /// The generated export, implemented for any [`Connector`]. Used by `export_connector!`.
-pub struct Exported<C>(PhantomData<C>);
+pub struct Exported<C, B>(PhantomData<(C, B)>);
 
 fn context(ctx: wit::Context) -> Result<Context, Error> {
     let connection = match ctx.connection {
@@ -125,9 +133,16 @@ fn parse_json(what: &str, text: &str) -> Result<Value, Error> {
     serde_json::from_str(text).map_err(|e| Error::InvalidInput(format!("{what} is not JSON: {e}")))
 }
 
-impl<C: Connector> wit::Guest for Exported<C> {
+impl<C: Connector, B: BuildInfo> wit::Guest for Exported<C, B> {
     fn describe() -> String {
-        C::describe().to_string()
+        let mut description = C::describe();
+        if let Value::Object(fields) = &mut description {
+            fields.insert(
+                "build".into(),
+                serde_json::json!({"manifest": B::MANIFEST, "sdk": env!("CARGO_PKG_VERSION")}),
+            );
+        }
+        description.to_string()
     }
 
     fn test_connection(ctx: wit::Context) -> Result<String, wit::Error> {

@@ -49,7 +49,7 @@ pub mod paging;
 pub mod time;
 mod url;
 
-pub use connector::{Connector, Context, Exported, Item, Page};
+pub use connector::{BuildInfo, Connector, Context, Exported, Item, Page};
 pub use error::Error;
 pub use serde_json::{json, Map, Value};
 pub use url::{encode as percent_encode, Url};
@@ -72,7 +72,14 @@ pub fn sign_hmac_sha256(secret_field: &str, message: &[u8]) -> Option<Vec<u8>> {
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {
-        type __HephExportedConnector = $crate::Exported<$connector>;
+        // The manifest next to the crate's Cargo.toml goes into the component, so that packing
+        // can check that the component and the manifest it ships with agree.
+        struct __HephBuild;
+        impl $crate::BuildInfo for __HephBuild {
+            const MANIFEST: &'static str =
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/heph.toml"));
+        }
+        type __HephExportedConnector = $crate::Exported<$connector, __HephBuild>;
         $crate::bindings::export!(__HephExportedConnector with_types_in $crate::bindings);
     };
 }

@@ -17,7 +17,10 @@ use crate::app::{App, AppError};
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/connectors", get(list))
-        .route("/api/connectors/{id}", get(show).patch(update))
+        .route(
+            "/api/connectors/{id}",
+            get(show).patch(update).delete(super::packages::remove),
+        )
         .route(
             "/api/connectors/{id}/oauth-app",
             get(show_oauth_app)
@@ -33,7 +36,9 @@ async fn summary(app: &App, id: &str) -> Result<Value, AppError> {
     Ok(json!({
         "id": m.id, "name": m.name, "version": m.version, "publisher": m.publisher,
         "description": m.description, "auth": m.auth.kind(), "hosts": m.capabilities.hosts,
-        "digest": connector.digest(), "source": installed.source,
+        "digest": app.catalog.installed_digest(id), "source": installed.source,
+        "status": installed.status, "previous_digest": installed.previous_digest,
+        "pending_digest": installed.pending_digest, "pending_reason": installed.pending_reason,
         "allow_private_network": installed.allow_private_network,
         "connection_schema": m.connection_schema(),
     }))
@@ -41,9 +46,23 @@ async fn summary(app: &App, id: &str) -> Result<Value, AppError> {
 
 async fn list(State(app): State<Arc<App>>, Caller(_): Caller) -> Result<Json<Value>, ApiError> {
     let mut list = Vec::new();
-    for connector in app.catalog.iter() {
-        list.push(summary(&app, &connector.manifest().id).await?);
+    for id in app.catalog.ids() {
+        list.push(summary(&app, &id).await?);
     }
+    // Versions awaiting a first approval are not loaded, but the admin must see them.
+    let waiting: Vec<Value> = app
+        .store
+        .connectors()
+        .await
+        .map_err(AppError::from)?
+        .into_iter()
+        .filter(|c| c.status == "pending")
+        .map(|c| {
+            json!({ "id": c.id, "version": c.version, "status": c.status,
+            "pending_digest": c.pending_digest, "pending_reason": c.pending_reason })
+        })
+        .collect();
+    list.extend(waiting);
     Ok(Json(json!({ "connectors": list })))
 }
 

@@ -1,5 +1,6 @@
-//! `heph connector …`: the partner's test bench. It runs one call of an installed connector
-//! against a connection file, exactly as the engine will.
+//! `heph connector …`: the test bench. It runs one call of a connector (installed, or a
+//! partner's project) against a connection file, exactly as the engine will. The install
+//! lifecycle is in `packages`, the partner's workflow in `partner`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,24 +11,32 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{open_app, Global};
-use crate::catalog::Catalog;
+use std::sync::Arc;
+
+use crate::catalog;
 use crate::runtime::{CallOutcome, ConnectionContext, Connector, Runtime};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ConnectorCommand {
     /// List the installed connectors.
     List,
-    /// Show a connector's manifest, connection fields, actions and triggers with their schemas.
+    /// Show a connector's (or a project's) manifest, connection fields, actions and triggers with their schemas.
     Describe {
         /// The connector's id, such as `wordpress`.
         id: String,
     },
-    /// Check a connection: prints who the credentials belong to.
+    /// Check a connection: prints who the credentials belong to. In a connector project
+    /// (`heph connector test .`), runs its bench (`bench.json`): each action and trigger in it
+    /// against the connection, with what each must answer.
     Test {
-        /// The connector's id.
+        /// The connector's id, or a project directory.
+        #[arg(default_value = ".")]
         id: String,
         #[command(flatten)]
         connection: ConnectionArg,
+        /// The bench file (default: bench.json in the project directory, if there is one).
+        #[arg(long)]
+        bench: Option<PathBuf>,
     },
     /// Run one action and print its JSON result on stdout (errors on stderr, exit code 1).
     Call {
@@ -59,6 +68,10 @@ pub(super) enum ConnectorCommand {
         #[arg(long)]
         all: bool,
     },
+    #[command(flatten)]
+    Lifecycle(super::packages::LifecycleCommand),
+    #[command(flatten)]
+    Partner(super::partner::PartnerCommand),
     /// Let an installed connector reach private networks (loopback, LAN), or refuse it again.
     AllowPrivate {
         /// The connector's id.
@@ -82,22 +95,9 @@ pub(super) struct ConnectionArg {
 
 /// Runs `heph connector …`.
 pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::Result<ExitCode> {
-    // The same runtime settings as the server's, `--resolve` and `--extra-ca-cert` included.
-    let runtime = Runtime::new(super::app_config(global)?.runtime)?;
-    let mut catalog = Catalog::first_party(&runtime)?;
-    for dir in &global.connector_dirs {
-        catalog.add_dir(&runtime, dir)?;
-    }
-    let find = |id: &str| {
-        catalog.get(id).cloned().ok_or_else(|| {
-            let known: Vec<_> = catalog.iter().map(|c| c.manifest().id.clone()).collect();
-            anyhow!(
-                "no connector `{id}` is installed (installed: {})",
-                known.join(", ")
-            )
-        })
-    };
     match command {
+        ConnectorCommand::Lifecycle(command) => super::packages::run(command, global).await,
+        ConnectorCommand::Partner(command) => super::partner::run(command, global).await,
         ConnectorCommand::AllowPrivate { id, deny } => {
             let app = open_app(global).await?;
             app.connector(&id)?;
@@ -109,19 +109,32 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             Ok(ExitCode::SUCCESS)
         }
         ConnectorCommand::List => {
+            let app = open_app(global).await?;
             let mut out = std::io::stdout().lock();
-            for c in catalog.iter() {
-                let m = c.manifest();
+            for row in app.store.connectors().await? {
+                let pending = row
+                    .pending_digest
+                    .as_ref()
+                    .map(|_| {
+                        format!(
+                            " (a version awaits approval: {})",
+                            row.pending_reason.clone().unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_default();
+                let publisher = crate::manifest::Manifest::parse(&row.manifest)
+                    .map(|m| m.publisher)
+                    .unwrap_or_default();
                 writeln!(
                     out,
-                    "{:<20} {:<10} {:<12} {}",
-                    m.id, m.version, m.publisher, m.description
+                    "{:<20} {:<10} {:<12} {:<8} {}{pending}",
+                    row.id, row.version, publisher, row.status, row.source
                 )?;
             }
             Ok(ExitCode::SUCCESS)
         }
         ConnectorCommand::Describe { id } => {
-            let connector = find(&id)?;
+            let (connector, _app) = find(global, &id).await?;
             let outcome = connector.describe().await;
             let description = outcome
                 .result
@@ -137,11 +150,24 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(ExitCode::SUCCESS)
         }
-        ConnectorCommand::Test { id, connection } => {
-            let connector = find(&id)?;
+        ConnectorCommand::Test {
+            id,
+            connection,
+            bench,
+        } => {
+            let (connector, _app) = find(global, &id).await?;
             let conn = read_connection(&connector, &connection)?;
-            let outcome = connector.test_connection(&conn).await;
-            Ok(print_json_outcome(outcome, connection.verbose))
+            let bench = match bench {
+                Some(path) => Some(path),
+                None => Some(std::path::Path::new(&id).join("bench.json")).filter(|p| p.is_file()),
+            };
+            match bench {
+                None => {
+                    let outcome = connector.test_connection(&conn).await;
+                    Ok(print_json_outcome(outcome, connection.verbose))
+                }
+                Some(path) => super::bench::run(&connector, &conn, &path, connection.verbose).await,
+            }
         }
         ConnectorCommand::Call {
             id,
@@ -149,7 +175,7 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             connection,
             input,
         } => {
-            let connector = find(&id)?;
+            let (connector, _app) = find(global, &id).await?;
             let conn = read_connection(&connector, &connection)?;
             let input = parse_json_arg("--input", &input)?;
             let outcome = connector.run_action(&conn, &action, &input).await;
@@ -163,7 +189,7 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             config,
             all,
         } => {
-            let connector = find(&id)?;
+            let (connector, _app) = find(global, &id).await?;
             let conn = read_connection(&connector, &connection)?;
             let config = parse_json_arg("--config", &config)?;
             poll(
@@ -178,6 +204,39 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             .await
         }
     }
+}
+
+/// A connector to try out: a project directory (its built component), a `--connector-dir`, a
+/// built-in connector, or else one installed in the store. The app, when one was opened, is
+/// returned too: it must live as long as the calls.
+async fn find(
+    global: &Global,
+    id: &str,
+) -> anyhow::Result<(Arc<Connector>, Option<Arc<crate::app::App>>)> {
+    // The same runtime settings as the server's, `--resolve` and `--extra-ca-cert` included.
+    let runtime = Runtime::new(super::app_config(global)?.runtime)?;
+    let dir = std::path::Path::new(id);
+    if dir.join("heph.toml").is_file() {
+        let (manifest, wasm) = super::partner::built_component(dir)?;
+        let (connector, _) = catalog::load(&runtime, id, &manifest, &wasm)?;
+        return Ok((Arc::new(connector), None));
+    }
+    for dir in &global.connector_dirs {
+        let (manifest, wasm) = catalog::read_dir(dir)?;
+        if crate::manifest::Manifest::parse(&manifest).is_ok_and(|m| m.id == id) {
+            let (connector, _) = catalog::load(&runtime, id, &manifest, &wasm)?;
+            return Ok((Arc::new(connector), None));
+        }
+    }
+    for builtin in catalog::builtins() {
+        if crate::manifest::Manifest::parse(builtin.manifest).is_ok_and(|m| m.id == id) {
+            let (connector, _) = catalog::load(&runtime, id, builtin.manifest, builtin.component)?;
+            return Ok((Arc::new(connector), None));
+        }
+    }
+    let app = open_app(global).await?;
+    let connector = app.connector(id)?;
+    Ok((connector, Some(app)))
 }
 
 async fn poll(
@@ -226,7 +285,7 @@ async fn poll(
     }
 }
 
-fn print_json_outcome(outcome: CallOutcome<Value>, verbose: bool) -> ExitCode {
+pub(super) fn print_json_outcome(outcome: CallOutcome<Value>, verbose: bool) -> ExitCode {
     print_log(&outcome, verbose);
     match outcome.result {
         Ok(value) => {
@@ -244,7 +303,7 @@ fn print_json_outcome(outcome: CallOutcome<Value>, verbose: bool) -> ExitCode {
 }
 
 /// The call log on stderr: always the refusals (they explain a failure), the rest with -v.
-fn print_log<T>(outcome: &CallOutcome<T>, verbose: bool) {
+pub(super) fn print_log<T>(outcome: &CallOutcome<T>, verbose: bool) {
     for refusal in &outcome.log.refusals {
         eprintln!("policy: {refusal}");
     }
@@ -277,7 +336,7 @@ fn print_log<T>(outcome: &CallOutcome<T>, verbose: bool) {
     eprintln!("call: {:.1} ms", outcome.duration.as_secs_f64() * 1000.0);
 }
 
-fn parse_json_arg(flag: &str, text: &str) -> anyhow::Result<Value> {
+pub(super) fn parse_json_arg(flag: &str, text: &str) -> anyhow::Result<Value> {
     let text = match text.strip_prefix('@') {
         Some(path) => {
             std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read {path}"))?

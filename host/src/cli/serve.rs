@@ -53,7 +53,7 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
         public_url = %app.config.public_url,
         store = %store_name,
         keys = %app.vault.source(),
-        connectors = app.catalog.iter().count(),
+        connectors = app.catalog.ids().len(),
         ready_ms = started.elapsed().as_millis() as u64,
         "heph is listening"
     );
@@ -65,7 +65,9 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
     } else {
         Vec::new()
     };
+    let reload = tokio::spawn(reload_connectors(app.clone()));
     crate::api::serve(app.clone(), listener, shutdown_signal()).await?;
+    reload.abort();
     for task in engine {
         task.abort();
     }
@@ -94,4 +96,17 @@ pub(super) async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// Picks up installs, upgrades, rollbacks and removals made by another process (the command
+/// line, another server on the same store) within a couple of seconds.
+async fn reload_connectors(app: std::sync::Arc<App>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.reload_connectors().await {
+            tracing::warn!("cannot reload the installed connectors: {e}");
+        }
+    }
 }

@@ -182,7 +182,8 @@ impl App {
                 let connector_id = request
                     .connector
                     .ok_or_else(|| AppError::invalid("`connector` is required"))?;
-                let manifest = self.connector(&connector_id)?.manifest();
+                let connector = self.connector(&connector_id)?;
+                let manifest = connector.manifest();
                 oauth_config(self, &connector_id)?;
                 let changes = fields::validate(manifest, &request.fields, &Map::new(), &[])?;
                 if !changes.put_secrets.is_empty() {

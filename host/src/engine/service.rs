@@ -98,18 +98,20 @@ fn invalid_scenario(problems: Vec<Problem>) -> AppError {
 }
 
 impl App {
-    /// `describe()` of a connector, asked once per process.
+    /// `describe()` of a connector's active version, asked once per version and process.
     pub async fn description(&self, connector_id: &str) -> Result<Arc<Value>, AppError> {
+        let connector = self.connector(connector_id)?;
+        let key = connector.digest().to_string();
         if let Some(found) = self
             .engine
             .descriptions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(connector_id)
+            .get(&key)
         {
             return Ok(found.clone());
         }
-        let described = self.connector(connector_id)?.describe().await;
+        let described = connector.describe().await;
         let value =
             Arc::new(described.result.map_err(|e| {
                 AppError::internal(format!("{connector_id}: describe() failed: {e}"))
@@ -118,7 +120,7 @@ impl App {
             .descriptions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(connector_id.to_string(), value.clone());
+            .insert(key, value.clone());
         Ok(value)
     }
 
@@ -130,12 +132,7 @@ impl App {
     ) -> Result<Plan, AppError> {
         let (parsed, _) = scenario::from_value(definition).map_err(invalid_scenario)?;
         let mut descriptions = HashMap::new();
-        let ids: Vec<String> = self
-            .catalog
-            .iter()
-            .map(|c| c.manifest().id.clone())
-            .collect();
-        for id in ids {
+        for id in self.catalog.ids() {
             if let Ok(description) = self.description(&id).await {
                 descriptions.insert(id, description);
             }

@@ -223,8 +223,18 @@ impl Connector {
         &self.digest
     }
 
-    /// The actions and triggers, parsed.
+    /// The actions and triggers, parsed, without what the SDK adds about the build.
     pub async fn describe(&self) -> CallOutcome<Value> {
+        let mut outcome = self.describe_with_build().await;
+        if let Ok(Value::Object(fields)) = &mut outcome.result {
+            fields.remove("build");
+        }
+        outcome
+    }
+
+    /// `describe()` as the component answers it, with the SDK's `build` entry (the manifest the
+    /// component was built with), for the checks of packing and installing.
+    pub async fn describe_with_build(&self) -> CallOutcome<Value> {
         self.json(self.invoke(&ConnectionContext::none(), Op::Describe).await)
     }
 

@@ -67,11 +67,41 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ScenarioRow, StoreError> {
     })
 }
 
+/// Whether a definition names a connector anywhere (`connector: ID` in its trigger or a node).
+fn names_connector(definition: &Value, connector_id: &str) -> bool {
+    match definition {
+        Value::Object(fields) => fields.iter().any(|(key, value)| {
+            (key == "connector" && value.as_str() == Some(connector_id))
+                || names_connector(value, connector_id)
+        }),
+        Value::Array(items) => items.iter().any(|v| names_connector(v, connector_id)),
+        _ => false,
+    }
+}
+
 fn name_taken(name: &str) -> StoreError {
     StoreError::Conflict(format!("you already have a scenario named `{name}`"))
 }
 
 impl Store {
+    /// Every user's scenarios whose trigger or nodes name this connector.
+    pub async fn scenarios_using_connector(
+        &self,
+        connector_id: &str,
+    ) -> Result<Vec<ScenarioRow>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM scenarios ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut using = Vec::new();
+        for row in &rows {
+            let scenario = from_row(row)?;
+            if names_connector(&scenario.definition, connector_id) {
+                using.push(scenario);
+            }
+        }
+        Ok(using)
+    }
+
     /// Stores a new scenario as version 1.
     pub async fn create_scenario(
         &self,

@@ -1,0 +1,3 @@
+/target
+connection.json
+*.key
