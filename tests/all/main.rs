@@ -22,6 +22,7 @@ mod google_calendar;
 mod linkedin;
 mod notion;
 mod oauth;
+mod registry;
 mod sandbox;
 mod store;
 mod wordpress;
