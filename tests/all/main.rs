@@ -20,6 +20,7 @@ mod engine;
 mod engine_crash;
 mod google_calendar;
 mod linkedin;
+mod monday;
 mod notion;
 mod oauth;
 mod registry;

@@ -1,4 +1,4 @@
-//! Local fakes of the APIs that cannot run here (Notion, Google Calendar, LinkedIn), served
+//! Local fakes of the APIs that cannot run here (Notion, Google Calendar, LinkedIn, monday.com), served
 //! over HTTPS under their real names: one TLS server on loopback with a certificate for every
 //! name, signed by a test CA. `heph` reaches it through `--resolve NAME=127.0.0.1:PORT` and
 //! trusts the CA through `--extra-ca-cert`, so the connector under test is the shipped
@@ -10,6 +10,7 @@
 
 pub mod google;
 pub mod linkedin;
+pub mod monday;
 pub mod notion;
 pub mod oauth;
 
@@ -32,6 +33,7 @@ pub const NAMES: &[&str] = &[
     "api.linkedin.com",
     "www.linkedin.com",
     "portal.example.test",
+    "api.monday.com",
 ];
 
 /// Everything the fakes hold, shared with the test.
@@ -49,6 +51,8 @@ pub struct World {
     pub google: google::Calendar,
     /// LinkedIn's state.
     pub linkedin: linkedin::LinkedIn,
+    /// monday.com's state.
+    pub monday: monday::Monday,
     /// The authorization server the token endpoints forward to (oidc-provider's issuer).
     pub authorization_server: Option<String>,
     /// Access token → the scopes granted with it (tokens the OAuth front handed out).
@@ -206,6 +210,7 @@ fn answer(world: &mut World, host: &str, request: &Received) -> Answer {
     match host {
         "api.notion.com" => notion::answer(world, request),
         "www.googleapis.com" => google::answer(world, request),
+        "api.monday.com" => monday::answer(world, request),
         "api.linkedin.com" | "www.linkedin.com" | "portal.example.test" => {
             linkedin::answer(world, host, request)
         }
