@@ -624,8 +624,10 @@ pub(super) async fn worker(args: WorkerArgs, global: &Global) -> anyhow::Result<
         tracing::info!("working on the SQLite store; several processes scale out on PostgreSQL (--database-url)");
     }
     let tasks = engine::start(&app);
+    let reload = tokio::spawn(super::serve::reload_connectors(app.clone()));
     tracing::info!(workers = args.workers, "heph worker is running");
     super::serve::shutdown_signal().await;
+    reload.abort();
     for task in tasks {
         task.abort();
     }

@@ -100,7 +100,7 @@ pub(super) async fn shutdown_signal() {
 
 /// Picks up installs, upgrades, rollbacks and removals made by another process (the command
 /// line, another server on the same store) within a couple of seconds.
-async fn reload_connectors(app: std::sync::Arc<App>) {
+pub(super) async fn reload_connectors(app: std::sync::Arc<App>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
