@@ -234,6 +234,19 @@ async fn find(
             return Ok((Arc::new(connector), None));
         }
     }
+    let config = super::app_config(global)?;
+    if config.database_url.is_none() && !config.data_dir.join("heph.db").exists() {
+        // No store yet: only the built-in connectors exist; do not create one to say so.
+        let mut known: Vec<String> = catalog::builtins()
+            .filter_map(|b| crate::manifest::Manifest::parse(b.manifest).ok())
+            .map(|m| m.id)
+            .collect();
+        known.sort();
+        bail!(
+            "no connector `{id}` is installed (installed: {})",
+            known.join(", ")
+        );
+    }
     let app = open_app(global).await?;
     let connector = app.connector(id)?;
     Ok((connector, Some(app)))
