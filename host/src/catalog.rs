@@ -29,11 +29,28 @@ pub fn builtins() -> impl Iterator<Item = Builtin> {
 }
 
 impl Builtin {
+    /// Its id, from its manifest.
+    pub fn id(&self) -> Option<String> {
+        Manifest::parse(self.manifest).ok().map(|m| m.id)
+    }
+
     /// What the store records as its installed digest: `sha256:` and its component's hash. A
     /// built-in connector is trusted by this digest: the binary is what the admin installed.
     pub fn digest(&self) -> String {
         format!("sha256:{}", crate::runtime::cache::digest(self.component))
     }
+}
+
+/// The built-in connector with this id.
+pub fn builtin(id: &str) -> Option<Builtin> {
+    builtins().find(|b| b.id().as_deref() == Some(id))
+}
+
+/// The ids of the built-in connectors, sorted.
+pub fn builtin_ids() -> Vec<String> {
+    let mut ids: Vec<String> = builtins().filter_map(|b| b.id()).collect();
+    ids.sort();
+    ids
 }
 
 /// The built-in component with this installed digest, if this binary has it.

@@ -1,9 +1,12 @@
 //! The install lifecycle of connectors: the checks a component passes before it is packed or
-//! installed ([`check`]), and installing, approving, upgrading, rolling back and removing
+//! installed ([`check`]), what decides that a package may be installed (`verify`) and what the
+//! admin approves (`review`), and installing, approving, upgrading, rolling back and removing
 //! (`lifecycle`, as methods of [`crate::app::App`]).
 
 pub mod check;
 mod lifecycle;
+mod review;
 mod startup;
+mod verify;
 
-pub use lifecycle::{InstallOutcome, Review};
+pub use review::{InstallOutcome, Review};

@@ -3,10 +3,10 @@
 //! `cargo test --workspace` build the binary.)
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use heph_tests::json_of;
 use heph_tests::wordpress::wordpress;
+use heph_tests::{json_of, output};
 use serde_json::{json, Value};
 
 /// The `heph` binary with this module's data directory.
@@ -19,19 +19,6 @@ fn heph() -> Command {
 
 fn data_dir() -> PathBuf {
     std::env::temp_dir().join(format!("heph-cli-tests-{}", std::process::id()))
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("run heph");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
 }
 
 fn connection_file(name: &str, value: Value) -> PathBuf {
@@ -52,41 +39,47 @@ fn wp_connection(allow_private: bool) -> PathBuf {
 #[test]
 fn call_prints_the_result_or_the_error() {
     let conn = wp_connection(true);
-    let (code, out, err) = run(heph()
-        .args([
-            "connector",
-            "call",
-            "wordpress",
-            "get_user",
-            "--input",
-            r#"{"id": 1}"#,
-            "--connection",
-        ])
-        .arg(&conn));
+    let (code, out, err) = output(
+        heph()
+            .args([
+                "connector",
+                "call",
+                "wordpress",
+                "get_user",
+                "--input",
+                r#"{"id": 1}"#,
+                "--connection",
+            ])
+            .arg(&conn),
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(json_of(&out)["username"], "admin");
 
-    let (code, out, err) = run(heph()
-        .args([
-            "connector",
-            "call",
-            "wordpress",
-            "get_post",
-            "--input",
-            r#"{"id": 99999999}"#,
-            "-v",
-            "--connection",
-        ])
-        .arg(&conn));
+    let (code, out, err) = output(
+        heph()
+            .args([
+                "connector",
+                "call",
+                "wordpress",
+                "get_post",
+                "--input",
+                r#"{"id": 99999999}"#,
+                "-v",
+                "--connection",
+            ])
+            .arg(&conn),
+    );
     assert_eq!(code, 1);
     assert!(out.is_empty());
     assert!(err.contains("error [not_found]"), "{err}");
     assert!(err.contains("http: GET"), "-v prints the requests: {err}");
 
     // Without the admin's approval for private networks, the loopback site is refused.
-    let (code, _, err) = run(heph()
-        .args(["connector", "test", "wordpress", "--connection"])
-        .arg(wp_connection(false)));
+    let (code, _, err) = output(
+        heph()
+            .args(["connector", "test", "wordpress", "--connection"])
+            .arg(wp_connection(false)),
+    );
     assert_eq!(code, 1);
     assert!(err.contains("policy: refused GET"), "{err}");
     assert!(err.contains("allow_private_network"), "{err}");
@@ -95,16 +88,18 @@ fn call_prints_the_result_or_the_error() {
 #[test]
 fn poll_all_prints_every_item_and_the_next_cursor() {
     let conn = wp_connection(true);
-    let (code, out, err) = run(heph()
-        .args([
-            "connector",
-            "poll",
-            "wordpress",
-            "users",
-            "--all",
-            "--connection",
-        ])
-        .arg(&conn));
+    let (code, out, err) = output(
+        heph()
+            .args([
+                "connector",
+                "poll",
+                "wordpress",
+                "users",
+                "--all",
+                "--connection",
+            ])
+            .arg(&conn),
+    );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<Value> = out.lines().map(json_of).collect();
     assert!(lines.len() > 300, "{}", lines.len());
@@ -118,17 +113,19 @@ fn poll_all_prints_every_item_and_the_next_cursor() {
         .expect("the last stderr line is the cursor")
         .to_string();
 
-    let (code, out, err) = run(heph()
-        .args([
-            "connector",
-            "poll",
-            "wordpress",
-            "users",
-            "--cursor",
-            &cursor,
-            "--connection",
-        ])
-        .arg(&conn));
+    let (code, out, err) = output(
+        heph()
+            .args([
+                "connector",
+                "poll",
+                "wordpress",
+                "users",
+                "--cursor",
+                &cursor,
+                "--connection",
+            ])
+            .arg(&conn),
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "", "nothing new since the cursor");
     assert!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use heph_tests::providers::Providers;
-use heph_tests::{heph_binary, json_of};
+use heph_tests::{heph_binary, json_of, output};
 use serde_json::json;
 
 const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.monday-partner-token";
@@ -19,18 +19,23 @@ struct Bench {
 
 impl Bench {
     fn heph(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(heph_binary())
-            .env("HEPH_DATA_DIR", &self.data)
-            .env_remove("HEPH_CONNECTOR_DIR")
-            .envs(self.providers.env())
-            .args(args)
-            .output()
-            .expect("run heph");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        output(
+            Command::new(heph_binary())
+                .env("HEPH_DATA_DIR", &self.data)
+                .env_remove("HEPH_CONNECTOR_DIR")
+                .envs(self.providers.env())
+                .args(args),
         )
+    }
+
+    /// An item as the fake's board holds it.
+    fn item(&self, id: &str) -> serde_json::Value {
+        let world = self.providers.world.lock().unwrap();
+        world
+            .monday
+            .item(id)
+            .expect("the item is on the board")
+            .clone()
     }
 
     fn connection(&self, token: &str) -> String {
@@ -72,11 +77,8 @@ fn the_monday_example_creates_updates_and_polls_items() {
     let created = json_of(&out);
     let id = created["id"].as_str().expect("an item id").to_string();
     assert_eq!(created["name"], "Review the draft");
-    {
-        let world = bench.providers.world.lock().unwrap();
-        let item = world.monday.item(&id).expect("the item is on the board");
-        assert_eq!(item["column_values"]["status"]["label"], "Done", "{item}");
-    }
+    let item = bench.item(&id);
+    assert_eq!(item["column_values"]["status"]["label"], "Done", "{item}");
 
     // The first poll pages through all 121 items (100, then next_items_page), oldest first.
     let (code, out, err) = bench.heph(&[
@@ -135,8 +137,7 @@ fn the_monday_example_creates_updates_and_polls_items() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     {
-        let world = bench.providers.world.lock().unwrap();
-        let item = world.monday.item(&id).unwrap();
+        let item = bench.item(&id);
         assert_eq!(item["column_values"]["text"], "checked", "{item}");
         assert_eq!(
             item["column_values"]["status"]["label"], "Done",

@@ -13,7 +13,7 @@ use heph_registry::{Contents, Package, SecretKey};
 use heph_tests::heph_server::{Api, HephServer, ServerOptions};
 use heph_tests::providers::json;
 use heph_tests::upstream::{Received, Upstream};
-use heph_tests::{heph_binary, tokio, GUESTS};
+use heph_tests::{heph_binary, output, tokio, GUESTS};
 use serde_json::{json, Value};
 
 use super::engine::run_now;
@@ -31,17 +31,12 @@ struct Partner {
 }
 
 fn heph_in(dir: &Path, data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(heph_binary())
-        .current_dir(dir)
-        .env("HEPH_DATA_DIR", data)
-        .env_remove("HEPH_CONNECTOR_DIR")
-        .args(args)
-        .output()
-        .expect("run heph");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    output(
+        Command::new(heph_binary())
+            .current_dir(dir)
+            .env("HEPH_DATA_DIR", data)
+            .env_remove("HEPH_CONNECTOR_DIR")
+            .args(args),
     )
 }
 
@@ -289,6 +284,8 @@ fn a_partner_connector_goes_from_new_to_a_scenario() {
         assert_eq!(status, 404, "not active before approval");
         let (status, body) = api.post("/api/connectors/acme-items/approve", json!({})).await;
         assert_eq!(status, 200, "{body}");
+        assert_eq!(body["review"]["key"], partner.public_key, "{body}");
+        assert_eq!(body["review"]["version"], "0.1.0", "{body}");
         let (status, shown) = api.get("/api/connectors/acme-items").await;
         assert_eq!(status, 200, "{shown}");
         assert_eq!((shown["version"].as_str(), shown["status"].as_str()), (Some("0.1.0"), Some("active")), "{shown}");
@@ -319,6 +316,54 @@ fn a_partner_connector_goes_from_new_to_a_scenario() {
         let (status, _) = api.get("/api/connectors/acme-items").await;
         assert_eq!(status, 404);
     });
+}
+
+#[test]
+fn packing_refuses_a_manifest_the_component_disagrees_with() {
+    let partner = partner();
+    // A copy of the built project, so that the other tests keep the partner's manifest.
+    let copy = partner.project.with_file_name(format!(
+        "disagree-{}",
+        hex::encode(heph::vault::random_bytes::<4>())
+    ));
+    let wasm = "target/wasm32-wasip2/release/acme_items.wasm";
+    std::fs::create_dir_all(copy.join("target/wasm32-wasip2/release")).unwrap();
+    for file in ["Cargo.toml", "README.md", wasm] {
+        std::fs::copy(partner.project.join(file), copy.join(file)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(partner.project.join("heph.toml")).unwrap();
+    let data = partner.project.join("../data");
+    let key = partner.key_file.to_str().unwrap();
+    for (from, to, says) in [
+        ("version = \"0.1.0\"", "version = \"0.9.9\"", "the manifest says version `0.9.9`, but the component was built with version `0.1.0`"),
+        ("id = \"acme-items\"", "id = \"acme-things\"", "the manifest says id `acme-things`, but the component was built with id `acme-items`"),
+        ("contract = \"0.1.0\"", "contract = \"0.2.0\"", "contract `0.2.0` is not supported"),
+        ("actions = [\"create_item\"]", "actions = [\"create_item\", \"delete_item\"]", "the manifest names the action `delete_item`, which the component does not describe"),
+        ("triggers = [\"new_item\"]", "triggers = []", "the component describes the trigger `new_item`, which the manifest's `triggers` list does not name"),
+    ] {
+        assert!(manifest.contains(from), "{from}");
+        std::fs::write(copy.join("heph.toml"), manifest.replace(from, to)).unwrap();
+        let out = copy.join("refused.hephpkg");
+        let (code, _, err) = heph_in(&copy, &data, &["connector", "pack", "--key", key, "--out", out.to_str().unwrap()]);
+        assert_ne!(code, 0, "{to}: packed anyway");
+        assert!(err.contains(says), "{to}: {err}");
+        assert!(!out.exists(), "{to}: a package was written");
+    }
+    // The unchanged manifest packs: the refusals above were the disagreements.
+    std::fs::write(copy.join("heph.toml"), &manifest).unwrap();
+    ok(
+        &copy,
+        &data,
+        &[
+            "connector",
+            "pack",
+            "--key",
+            key,
+            "--out",
+            copy.join("ok.hephpkg").to_str().unwrap(),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&copy);
 }
 
 /// `signature.json` as it stands in a package's archive.

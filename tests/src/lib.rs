@@ -40,9 +40,7 @@ pub fn guest(runtime: &Runtime, name: &str) -> Arc<Connector> {
 
 /// The built-in WordPress connector.
 pub fn wordpress_connector(runtime: &Runtime) -> Arc<Connector> {
-    let builtin = catalog::builtins()
-        .find(|b| b.manifest.contains("id = \"wordpress\""))
-        .expect("wordpress is built in");
+    let builtin = catalog::builtin("wordpress").expect("wordpress is built in");
     let (connector, _) = catalog::load(runtime, "wordpress", builtin.manifest, builtin.component)
         .expect("wordpress loads");
     Arc::new(connector)
@@ -72,6 +70,16 @@ pub fn tokio() -> tokio::runtime::Runtime {
 /// Parses JSON text or panics with it.
 pub fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Runs a command to its end: its exit code (-1 when killed by a signal), stdout and stderr.
+pub fn output(command: &mut std::process::Command) -> (i32, String, String) {
+    let out = command.output().expect("run the command");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The `heph` binary that `cargo test --workspace` built beside the test binary.

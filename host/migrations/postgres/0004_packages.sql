@@ -16,6 +16,8 @@ CREATE TABLE connector_packages (
     component     BYTEA,
     source        TEXT NOT NULL,
     publisher     TEXT NOT NULL,
+    -- The key that signed it (empty for the built-in connectors, trusted by digest).
+    publisher_key TEXT NOT NULL,
     created_at    BIGINT NOT NULL
 );
 CREATE INDEX connector_packages_by_connector ON connector_packages (connector_id);

@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use super::extract::{Caller, JsonBody};
 use super::ApiError;
 use crate::app::{App, AppError};
+use crate::runtime::Connector;
+use crate::store::InstalledConnector;
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -31,38 +33,37 @@ pub fn routes() -> Router<Arc<App>> {
 
 async fn summary(app: &App, id: &str) -> Result<Value, AppError> {
     let connector = app.connector(id)?;
-    let m = connector.manifest();
     let installed = app.store.connector(id).await?;
-    Ok(json!({
+    Ok(view(app, &connector, &installed))
+}
+
+/// A loaded connector as the API shows it, with its install record; `digest` is what this
+/// process runs (another process may have installed a newer one a moment ago).
+fn view(app: &App, connector: &Connector, installed: &InstalledConnector) -> Value {
+    let m = connector.manifest();
+    json!({
         "id": m.id, "name": m.name, "version": m.version, "publisher": m.publisher,
         "description": m.description, "auth": m.auth.kind(), "hosts": m.capabilities.hosts,
-        "digest": app.catalog.installed_digest(id), "source": installed.source,
+        "digest": app.catalog.installed_digest(&m.id), "source": installed.source,
         "status": installed.status, "previous_digest": installed.previous_digest,
         "pending_digest": installed.pending_digest, "pending_reason": installed.pending_reason,
         "allow_private_network": installed.allow_private_network,
         "connection_schema": m.connection_schema(),
-    }))
+    })
 }
 
 async fn list(State(app): State<Arc<App>>, Caller(_): Caller) -> Result<Json<Value>, ApiError> {
     let mut list = Vec::new();
-    for id in app.catalog.ids() {
-        list.push(summary(&app, &id).await?);
+    for installed in app.store.connectors().await.map_err(AppError::from)? {
+        if let Some(connector) = app.catalog.get(&installed.id) {
+            list.push(view(&app, &connector, &installed));
+        } else if installed.status == "pending" {
+            // A version awaiting its first approval is not loaded, but the admin must see it.
+            list.push(json!({ "id": installed.id, "version": installed.version,
+                "status": installed.status, "pending_digest": installed.pending_digest,
+                "pending_reason": installed.pending_reason }));
+        }
     }
-    // Versions awaiting a first approval are not loaded, but the admin must see them.
-    let waiting: Vec<Value> = app
-        .store
-        .connectors()
-        .await
-        .map_err(AppError::from)?
-        .into_iter()
-        .filter(|c| c.status == "pending")
-        .map(|c| {
-            json!({ "id": c.id, "version": c.version, "status": c.status,
-            "pending_digest": c.pending_digest, "pending_reason": c.pending_reason })
-        })
-        .collect();
-    list.extend(waiting);
     Ok(Json(json!({ "connectors": list })))
 }
 

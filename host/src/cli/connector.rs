@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{open_app, Global};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::catalog;
@@ -134,7 +135,7 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             Ok(ExitCode::SUCCESS)
         }
         ConnectorCommand::Describe { id } => {
-            let (connector, _app) = find(global, &id).await?;
+            let connector = find(global, &id).await?;
             let outcome = connector.describe().await;
             let description = outcome
                 .result
@@ -155,7 +156,7 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             connection,
             bench,
         } => {
-            let (connector, _app) = find(global, &id).await?;
+            let connector = find(global, &id).await?;
             let conn = read_connection(&connector, &connection)?;
             let bench = match bench {
                 Some(path) => Some(path),
@@ -175,7 +176,7 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             connection,
             input,
         } => {
-            let (connector, _app) = find(global, &id).await?;
+            let connector = find(global, &id).await?;
             let conn = read_connection(&connector, &connection)?;
             let input = parse_json_arg("--input", &input)?;
             let outcome = connector.run_action(&conn, &action, &input).await;
@@ -189,7 +190,7 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             config,
             all,
         } => {
-            let (connector, _app) = find(global, &id).await?;
+            let connector = find(global, &id).await?;
             let conn = read_connection(&connector, &connection)?;
             let config = parse_json_arg("--config", &config)?;
             poll(
@@ -206,50 +207,63 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
     }
 }
 
+/// A connector found by [`find`], with what must live as long as its calls: the runtime it
+/// was loaded on (its epoch ticker enforces the CPU limit), or the app it came from.
+struct Found {
+    connector: Arc<Connector>,
+    _runtime: Option<Runtime>,
+    _app: Option<Arc<crate::app::App>>,
+}
+
+impl std::ops::Deref for Found {
+    type Target = Connector;
+    fn deref(&self) -> &Connector {
+        &self.connector
+    }
+}
+
 /// A connector to try out: a project directory (its built component), a `--connector-dir`, a
-/// built-in connector, or else one installed in the store. The app, when one was opened, is
-/// returned too: it must live as long as the calls.
-async fn find(
-    global: &Global,
-    id: &str,
-) -> anyhow::Result<(Arc<Connector>, Option<Arc<crate::app::App>>)> {
-    // The same runtime settings as the server's, `--resolve` and `--extra-ca-cert` included.
-    let runtime = Runtime::new(super::app_config(global)?.runtime)?;
-    let dir = std::path::Path::new(id);
-    if dir.join("heph.toml").is_file() {
-        let (manifest, wasm) = super::partner::built_component(dir)?;
-        let (connector, _) = catalog::load(&runtime, id, &manifest, &wasm)?;
-        return Ok((Arc::new(connector), None));
-    }
-    for dir in &global.connector_dirs {
-        let (manifest, wasm) = catalog::read_dir(dir)?;
-        if crate::manifest::Manifest::parse(&manifest).is_ok_and(|m| m.id == id) {
-            let (connector, _) = catalog::load(&runtime, id, &manifest, &wasm)?;
-            return Ok((Arc::new(connector), None));
+/// built-in connector, or else one installed in the store.
+async fn find(global: &Global, id: &str) -> anyhow::Result<Found> {
+    let project = std::path::Path::new(id);
+    let local: Option<(String, Cow<'static, [u8]>)> = if project.join("heph.toml").is_file() {
+        let (manifest, wasm) = super::partner::built_component(project)?;
+        Some((manifest, wasm.into()))
+    } else {
+        let mut found = None;
+        for dir in &global.connector_dirs {
+            let (manifest, wasm) = catalog::read_dir(dir)?;
+            if crate::manifest::Manifest::parse(&manifest).is_ok_and(|m| m.id == id) {
+                found = Some((manifest, wasm.into()));
+                break;
+            }
         }
-    }
-    for builtin in catalog::builtins() {
-        if crate::manifest::Manifest::parse(builtin.manifest).is_ok_and(|m| m.id == id) {
-            let (connector, _) = catalog::load(&runtime, id, builtin.manifest, builtin.component)?;
-            return Ok((Arc::new(connector), None));
-        }
-    }
+        found.or_else(|| catalog::builtin(id).map(|b| (b.manifest.to_string(), b.component.into())))
+    };
     let config = super::app_config(global)?;
+    if let Some((manifest, wasm)) = local {
+        // The same runtime settings as the server's, `--resolve` and `--extra-ca-cert` included.
+        let runtime = Runtime::new(config.runtime)?;
+        let (connector, _) = catalog::load(&runtime, id, &manifest, &wasm)?;
+        return Ok(Found {
+            connector: Arc::new(connector),
+            _runtime: Some(runtime),
+            _app: None,
+        });
+    }
     if config.database_url.is_none() && !config.data_dir.join("heph.db").exists() {
         // No store yet: only the built-in connectors exist; do not create one to say so.
-        let mut known: Vec<String> = catalog::builtins()
-            .filter_map(|b| crate::manifest::Manifest::parse(b.manifest).ok())
-            .map(|m| m.id)
-            .collect();
-        known.sort();
         bail!(
             "no connector `{id}` is installed (installed: {})",
-            known.join(", ")
+            catalog::builtin_ids().join(", ")
         );
     }
     let app = open_app(global).await?;
-    let connector = app.connector(id)?;
-    Ok((connector, Some(app)))
+    Ok(Found {
+        connector: app.connector(id)?,
+        _runtime: None,
+        _app: Some(app),
+    })
 }
 
 async fn poll(

@@ -135,27 +135,28 @@ pub(super) async fn run(command: LifecycleCommand, global: &Global) -> anyhow::R
                     .await?
             };
             print_review(outcome.review());
-            match outcome {
-                InstallOutcome::Installed { review } => {
-                    eprintln!("installed {} {}", review.id, review.version);
-                    print_json(&serde_json::json!({"status": "installed", "review": review}));
-                    Ok(ExitCode::SUCCESS)
+            let outcome = match outcome {
+                InstallOutcome::AwaitingApproval { review } if ask(&review)? => {
+                    InstallOutcome::Installed {
+                        review: app.approve_connector(&admin, &review.id).await?,
+                    }
                 }
-                InstallOutcome::AlreadyActive { review } => {
+                other => other,
+            };
+            let review = outcome.review();
+            let code = match &outcome {
+                InstallOutcome::Installed { .. } => {
+                    eprintln!("installed {} {}", review.id, review.version);
+                    ExitCode::SUCCESS
+                }
+                InstallOutcome::AlreadyActive { .. } => {
                     eprintln!(
                         "{} {} is already the active version: nothing changed",
                         review.id, review.version
                     );
-                    print_json(&serde_json::json!({"status": "already_active", "review": review}));
-                    Ok(ExitCode::SUCCESS)
+                    ExitCode::SUCCESS
                 }
-                InstallOutcome::AwaitingApproval { review } => {
-                    if ask(&review)? {
-                        let review = app.approve_connector(&admin, &review.id).await?;
-                        eprintln!("installed {} {}", review.id, review.version);
-                        print_json(&serde_json::json!({"status": "installed", "review": review}));
-                        return Ok(ExitCode::SUCCESS);
-                    }
+                InstallOutcome::AwaitingApproval { .. } => {
                     eprintln!(
                         "not installed yet: {} {} waits for approval (`heph connector approve {}`, or install again with --approve); {}",
                         review.id,
@@ -166,12 +167,11 @@ pub(super) async fn run(command: LifecycleCommand, global: &Global) -> anyhow::R
                             None => "nothing is active".into(),
                         }
                     );
-                    print_json(
-                        &serde_json::json!({"status": "awaiting_approval", "review": review}),
-                    );
-                    Ok(ExitCode::from(AWAITING_APPROVAL))
+                    ExitCode::from(AWAITING_APPROVAL)
                 }
-            }
+            };
+            print_json(&outcome);
+            Ok(code)
         }
         LifecycleCommand::Approve { id, user } => {
             let admin = admin(&app, user.as_deref()).await?;

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::manifest::Manifest;
-use crate::runtime::Runtime;
+use crate::runtime::{Connector, Runtime};
 
 /// What a connector may import, by interface name without its version. `wasi:filesystem`,
 /// `wasi:sockets` and `wasi:cli` are there because Python and JavaScript components (and
@@ -27,13 +27,15 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:sockets/*",
 ];
 
-/// A component that passed: its parsed manifest and its `describe()` (without `build`).
-#[derive(Debug)]
+/// A component that passed: its parsed manifest, its `describe()` (without `build`), and the
+/// connector compiled and linked, ready to activate.
 pub struct Checked {
     /// The manifest.
     pub manifest: Manifest,
     /// What `describe()` answered.
     pub describe: Value,
+    /// The loaded connector.
+    pub connector: Connector,
 }
 
 /// Why a component cannot be packed or installed: every problem found, one per line.
@@ -136,7 +138,11 @@ pub async fn check(
         }
     }
     if problems.is_empty() {
-        Ok(Checked { manifest, describe })
+        Ok(Checked {
+            manifest,
+            describe,
+            connector,
+        })
     } else {
         Err(CheckError { problems })
     }

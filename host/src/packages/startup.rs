@@ -88,6 +88,7 @@ impl App {
                 component: None,
                 source: BUILTIN.into(),
                 publisher: manifest.publisher.clone(),
+                publisher_key: String::new(),
                 created_at: 0,
             })
             .await?;
@@ -163,33 +164,31 @@ impl App {
 
     /// Loads the active version of an installed connector and swaps it in.
     async fn load_installed(&self, row: &InstalledConnector) -> Result<(), AppError> {
-        let connector = self.load_package(&row.digest).await?;
+        let package = self.store.package(&row.digest).await?;
+        let connector = self.load_package(&package)?;
         self.catalog.swap(connector, &row.digest);
         Ok(())
     }
 
     /// Compiles (or takes from the cache) a package this host kept.
-    pub(crate) async fn load_package(
+    pub(crate) fn load_package(
         &self,
-        digest: &str,
+        package: &PackageRow,
     ) -> Result<crate::runtime::Connector, AppError> {
-        let package = self.store.package(digest).await?;
-        let component: std::borrow::Cow<[u8]> = match &package.component {
-            Some(bytes) => bytes.into(),
-            None => catalog::builtin_component(digest)
-                .ok_or_else(|| {
-                    AppError::internal(format!(
-                        "{} {} was built into another heph binary; install it again",
-                        package.connector_id, package.version
-                    ))
-                })?
-                .into(),
+        let component: &[u8] = match &package.component {
+            Some(bytes) => bytes,
+            None => catalog::builtin_component(&package.digest).ok_or_else(|| {
+                AppError::internal(format!(
+                    "{} {} was built into another heph binary; install it again",
+                    package.connector_id, package.version
+                ))
+            })?,
         };
         let (connector, _) = catalog::load(
             &self.runtime,
             &package.connector_id,
             &package.manifest,
-            &component,
+            component,
         )
         .map_err(|e| AppError::internal(e.to_string()))?;
         Ok(connector)

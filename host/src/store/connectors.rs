@@ -55,6 +55,8 @@ pub struct PackageRow {
     pub source: String,
     /// Who published it.
     pub publisher: String,
+    /// The key that signed it (empty for a built-in connector, trusted by digest).
+    pub publisher_key: String,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -108,6 +110,7 @@ fn package_from_row(row: &sqlx::any::AnyRow) -> Result<PackageRow, StoreError> {
         component: row.try_get("component")?,
         source: row.try_get("source")?,
         publisher: row.try_get("publisher")?,
+        publisher_key: row.try_get("publisher_key")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -183,7 +186,8 @@ impl Store {
     pub async fn add_package(&self, p: &PackageRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO connector_packages (digest, connector_id, version, manifest, describe, \
-             component, source, publisher, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             component, source, publisher, publisher_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (digest) DO NOTHING",
         )
         .bind(&p.digest)
@@ -194,6 +198,7 @@ impl Store {
         .bind(p.component.clone())
         .bind(&p.source)
         .bind(&p.publisher)
+        .bind(&p.publisher_key)
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
@@ -214,7 +219,7 @@ impl Store {
     pub async fn packages_of(&self, id: &str) -> Result<Vec<PackageRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT digest, connector_id, version, manifest, describe, NULL AS component, source, \
-             publisher, created_at FROM connector_packages WHERE connector_id = $1 \
+             publisher, publisher_key, created_at FROM connector_packages WHERE connector_id = $1 \
              ORDER BY created_at DESC",
         )
         .bind(id)
@@ -235,25 +240,27 @@ impl Store {
         // Either the active digest is still the one the caller read, or nothing is active.
         let condition = match expected {
             Some(_) => "digest = $9 AND status = 'active'",
-            None => "status <> 'active' AND $9 = $9",
+            None => "status <> 'active'",
         };
-        let updated = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE connectors SET digest = $1, version = $2, manifest = $3, source = $4, \
              previous_digest = $5, status = 'active', pending_digest = NULL, \
              pending_reason = NULL, allow_private_network = $6, updated_at = $7 \
              WHERE id = $8 AND {condition}"
-        ))
-        .bind(a.digest)
-        .bind(a.version)
-        .bind(a.manifest)
-        .bind(a.source)
-        .bind(a.previous)
-        .bind(a.allow_private_network as i64)
-        .bind(now)
-        .bind(a.id)
-        .bind(expected.unwrap_or(""))
-        .execute(&self.pool)
-        .await?;
+        );
+        let mut update = sqlx::query(&sql)
+            .bind(a.digest)
+            .bind(a.version)
+            .bind(a.manifest)
+            .bind(a.source)
+            .bind(a.previous)
+            .bind(a.allow_private_network as i64)
+            .bind(now)
+            .bind(a.id);
+        if let Some(current) = expected {
+            update = update.bind(current);
+        }
+        let updated = update.execute(&self.pool).await?;
         if updated.rows_affected() > 0 || expected.is_some() {
             return Ok(updated.rows_affected() > 0);
         }
