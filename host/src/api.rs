@@ -3,12 +3,18 @@
 //! caller, parse the request and call the service layer ([`App`]); errors come back as
 //! `{"error": {"code", "message", "details"}}` with a stable code.
 
+mod authn;
 mod connections;
 mod connectors;
+mod docs;
 mod error;
 mod extract;
+mod idempotency;
+pub mod limits;
 mod packages;
+mod pagination;
 mod scenarios;
+mod session;
 mod users;
 
 use std::net::SocketAddr;
@@ -20,23 +26,63 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::App;
 
+pub use authn::ApiConfig;
 pub use error::ApiError;
 
 /// The whole router.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(app: Arc<App>, config: ApiConfig) -> Router {
+    let gate = Arc::new(authn::Gate {
+        app: app.clone(),
+        config,
+        limits: limits::RateLimits::default(),
+    });
+    let (routes, document) = documented_routes().split_for_parts();
+    let document = Arc::new(docs::finish(document));
     Router::new()
+        .merge(routes)
         .route("/health", get(health))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        )
+        .route(
+            "/api/docs",
+            get(|| async { axum::response::Html(docs::REFERENCE_PAGE) }),
+        )
+        .fallback(not_found)
+        // Layers run bottom-up: the log sees every request, then the caller is resolved, then
+        // idempotency keys (which are per caller) apply.
+        .layer(middleware::from_fn_with_state(
+            gate.clone(),
+            idempotency::idempotent,
+        ))
+        .layer(middleware::from_fn_with_state(gate, authn::authenticate))
+        .layer(middleware::from_fn(log_request))
+        .with_state(app)
+}
+
+/// Every route with its documentation.
+fn documented_routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .merge(session::routes())
         .merge(users::routes())
         .merge(connectors::routes())
         .merge(packages::routes())
         .merge(connections::routes())
         .merge(scenarios::routes())
-        .fallback(not_found)
-        .layer(middleware::from_fn(log_request))
-        .with_state(app)
+}
+
+/// The OpenAPI document of the API, as served at `/api/openapi.json`.
+pub fn openapi() -> serde_json::Value {
+    docs::finish(documented_routes().split_for_parts().1)
 }
 
 /// For load balancers and start-up checks; outside `/api`, it says nothing about the data.
@@ -79,12 +125,13 @@ fn loggable_path(path: &str) -> String {
 /// Serves the API until `shutdown` resolves.
 pub async fn serve(
     app: Arc<App>,
+    config: ApiConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app, config).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

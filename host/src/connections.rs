@@ -72,7 +72,7 @@ pub struct ConnectionView {
 }
 
 /// A connection to create (API body of `POST /api/connections`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
     /// The connector's id.
@@ -86,10 +86,14 @@ pub struct CreateConnection {
     /// Run `test-connection` right away (default true).
     #[serde(default)]
     pub test: Option<bool>,
+    /// The user agreed to what the connector reaches (`GET /api/connectors/{id}/consent`); the
+    /// API refuses a first connection of a connector without it.
+    #[serde(default)]
+    pub consent: bool,
 }
 
 /// An edit (API body of `PATCH /api/connections/{id}`); absent parts stay as they are.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditConnection {
     /// New name.

@@ -8,6 +8,7 @@
 //!
 //! Secrets arrive here already sealed by the vault: the store never sees a plaintext secret.
 
+mod accounts;
 mod connections;
 mod connectors;
 mod oauth;
@@ -26,6 +27,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
+pub use accounts::{ConsentRow, IdempotencyClaim, SessionRow};
 pub use connections::{ConnectionRow, ConnectionUpdate, NewConnection, Status};
 pub use connectors::{Activation, InstalledConnector, PackageRow};
 pub use oauth::{app_owner as oauth_app_owner, pending_owner, OAuthApp, PendingAuthorization};
@@ -35,7 +37,7 @@ pub use runs::{
 };
 pub use scenarios::{ScenarioRow, TriggerState};
 pub use secrets::{Sealed, SealedRow};
-pub use users::{ApiTokenRow, Role, User};
+pub use users::{ApiTokenRow, Role, TokenHolder, User};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

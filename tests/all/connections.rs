@@ -14,7 +14,7 @@ async fn create_wordpress(api: &Api, name: &str, password: &str) -> String {
     let (status, body) = api
         .post(
             "/api/connections",
-            json!({"connector": "wordpress", "name": name, "test": false, "fields": {
+            json!({"consent": true, "connector": "wordpress", "name": name, "test": false, "fields": {
                 "site_url": "https://wp.example.test", "username": name,
                 "application_password": password, "webhook_secret": format!("{password}-hook")}}),
         )
@@ -125,7 +125,7 @@ async fn two_users_and_their_secrets(server: &HephServer) -> Vec<String> {
     let (status, answer) = alice
         .post(
             "/api/connections",
-            json!({"connector": "wordpress", "fields": {"site_url": "ftp://x", "colour": "red"}}),
+            json!({"consent": true, "connector": "wordpress", "fields": {"site_url": "ftp://x", "colour": "red"}}),
         )
         .await;
     assert_eq!(status, 400, "{answer}");
@@ -141,7 +141,10 @@ async fn two_users_and_their_secrets(server: &HephServer) -> Vec<String> {
         "{answer}"
     );
     let (status, answer) = alice
-        .post("/api/connections", json!({"connector": "nope"}))
+        .post(
+            "/api/connections",
+            json!({"consent": true, "connector": "nope"}),
+        )
         .await;
     assert_eq!(
         (status, answer["error"]["code"].as_str()),
@@ -402,7 +405,7 @@ fn a_real_wordpress_connection_is_tested_used_and_refused_with_a_wrong_password(
         let (status, view) = admin
             .post(
                 "/api/connections",
-                json!({"connector": "wordpress", "fields": fields}),
+                json!({"consent": true, "connector": "wordpress", "fields": fields}),
             )
             .await;
         assert_eq!(status, 201, "{view}");
@@ -578,7 +581,7 @@ fn a_secret_an_upstream_reflects_is_redacted_from_what_the_call_returns() {
         let admin = server.api(&server.admin_token);
         admin.patch("/api/connectors/reflect", json!({"allow_private_network": true})).await;
         let (status, view) = admin
-            .post("/api/connections", json!({"connector": "reflect", "test": false,
+            .post("/api/connections", json!({"consent": true, "connector": "reflect", "test": false,
                 "fields": {"site_url": up.url(), "key": "reflected-secret-4242"}}))
             .await;
         assert_eq!(status, 201, "{view}");

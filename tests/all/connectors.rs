@@ -24,7 +24,7 @@ pub async fn notion_connection(api: &Api) -> Value {
     let (status, conn) = api
         .post(
             "/api/connections",
-            json!({"connector": "notion", "name": "Notes", "fields": {"integration_secret": NOTION_SECRET}}),
+            json!({"consent": true, "connector": "notion", "name": "Notes", "fields": {"integration_secret": NOTION_SECRET}}),
         )
         .await;
     assert_eq!(status, 201, "{conn}");
@@ -90,7 +90,7 @@ pub async fn connect(
     let (status, started) = api
         .post(
             "/api/connections/oauth/start",
-            json!({"connector": connector, "name": format!("My {connector}"), "fields": fields}),
+            json!({"consent": true, "connector": connector, "name": format!("My {connector}"), "fields": fields}),
         )
         .await;
     assert_eq!(status, 200, "{started}");

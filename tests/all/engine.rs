@@ -120,7 +120,7 @@ fn wordpress_users_and_posts_reach_the_store_mapped_and_stay_in_sync() {
     let api = server.api(&server.admin_token);
     tokio().block_on(async {
         let (status, connection) = api
-            .post("/api/connections", json!({"connector": "wordpress", "fields": wp.values(false, &wp.application_password)}))
+            .post("/api/connections", json!({"consent": true, "connector": "wordpress", "fields": wp.values(false, &wp.application_password)}))
             .await;
         assert_eq!(status, 201, "{connection}");
         let connection_id = connection["id"].as_str().unwrap().to_string();
@@ -423,7 +423,7 @@ fn a_webhook_delivery_becomes_runs_and_bad_ones_are_refused() {
         let secret = "a-webhook-signing-secret-42";
         let mut fields = wp.values(false, &wp.application_password);
         fields.insert("webhook_secret".into(), json!(secret));
-        let (status, connection) = api.post("/api/connections", json!({"connector": "wordpress", "fields": fields})).await;
+        let (status, connection) = api.post("/api/connections", json!({"consent": true, "connector": "wordpress", "fields": fields})).await;
         assert_eq!(status, 201, "{connection}");
         let (status, scenario) = api
             .send_typed("POST", "/api/scenarios", "application/yaml", &example("wordpress-posts-webhook.yaml"))

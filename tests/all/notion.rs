@@ -27,7 +27,7 @@ fn notion_with_an_integration_secret() {
         let (status, body) = api
             .post(
                 "/api/connections",
-                json!({"connector": "notion", "name": "Notes", "fields": {}}),
+                json!({"consent": true, "connector": "notion", "name": "Notes", "fields": {}}),
             )
             .await;
         assert_eq!(status, 400, "{body}");

@@ -105,7 +105,7 @@ impl Setup {
                 self.member
                     .post(
                         "/api/connections/oauth/start",
-                        json!({"connector": self.connector, "name": "My learning account",
+                        json!({"consent": true, "connector": self.connector, "name": "My learning account",
                                "fields": {"api_base": self.provider.issuer}}),
                     )
                     .await

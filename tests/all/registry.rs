@@ -229,7 +229,7 @@ async fn connect(api: &Api, base_url: &str) -> String {
     let (status, conn) = api
         .post(
             "/api/connections",
-            json!({"connector": "acme-items", "name": "Acme", "fields": {"base_url": base_url, "api_token": TOKEN}}),
+            json!({"consent": true, "connector": "acme-items", "name": "Acme", "fields": {"base_url": base_url, "api_token": TOKEN}}),
         )
         .await;
     assert_eq!(status, 201, "{conn}");

@@ -3,49 +3,68 @@
 
 use std::sync::Arc;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use super::extract::{Caller, JsonBody};
+use super::pagination::{self, PageQuery};
 use super::ApiError;
 use crate::app::App;
 use crate::connections::{CallbackParams, CreateConnection, EditConnection, StartAuthorization};
 
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/connections", get(list).post(create))
-        .route("/api/connections/oauth/start", post(start_oauth))
-        .route(
-            "/api/connections/{id}",
-            get(show).patch(edit).delete(remove),
-        )
-        .route("/api/connections/{id}/test", post(test))
-        .route("/api/connections/{id}/reauthorize", post(reauthorize))
-        .route("/api/connections/{id}/actions/{action}", post(run_action))
-        .route("/oauth/callback", get(callback))
+pub fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(start_oauth))
+        .routes(routes!(show, edit, remove))
+        .routes(routes!(test))
+        .routes(routes!(reauthorize))
+        .routes(routes!(run_action))
+        .routes(routes!(callback))
 }
 
-async fn list(State(app): State<Arc<App>>, Caller(user): Caller) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "connections": app.list_connections(&user).await? }),
-    ))
+/// The caller's connections.
+#[utoipa::path(get, path = "/api/connections", tag = "connections", params(PageQuery),
+    responses((status = 200, description = "`{\"connections\": [...]}`", body = Object)))]
+async fn list(
+    State(app): State<Arc<App>>,
+    Caller(user): Caller,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let all = app.list_connections(&user).await?;
+    let (connections, next) = pagination::page(all, |c| (c.created_at, c.id.clone()), &q)?;
+    Ok(Json(pagination::with_cursor(
+        json!({ "connections": connections }),
+        next,
+    )))
 }
 
+/// Connects an account: validates the fields against the connector's form and tests it. The
+/// first connection of a connector needs the user's consent (`"consent": true`).
+#[utoipa::path(post, path = "/api/connections", tag = "connections", request_body = CreateConnection,
+    responses((status = 201, description = "The connection", body = Object)))]
 async fn create(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
     JsonBody(body): JsonBody<CreateConnection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    app.require_consent(&user, &body.connector, body.consent)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!(app.create_connection(&user, body).await?)),
     ))
 }
 
+/// One connection (never its secrets).
+#[utoipa::path(get, path = "/api/connections/{id}", tag = "connections", params(("id" = String, Path, description = "`con_…`")),
+    responses((status = 200, description = "The connection", body = Object)))]
 async fn show(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -54,6 +73,9 @@ async fn show(
     Ok(Json(json!(app.get_connection(&user, &id).await?)))
 }
 
+/// Renames, changes fields of, enables or disables a connection.
+#[utoipa::path(patch, path = "/api/connections/{id}", tag = "connections", params(("id" = String, Path, description = "`con_…`")), request_body = EditConnection,
+    responses((status = 200, description = "The connection", body = Object)))]
 async fn edit(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -63,6 +85,9 @@ async fn edit(
     Ok(Json(json!(app.edit_connection(&user, &id, body).await?)))
 }
 
+/// Deletes a connection (revoking its OAuth tokens at the provider).
+#[utoipa::path(delete, path = "/api/connections/{id}", tag = "connections", params(("id" = String, Path, description = "`con_…`")),
+    responses((status = 200, description = "What was done", body = Object)))]
 async fn remove(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -71,6 +96,9 @@ async fn remove(
     Ok(Json(json!(app.delete_connection(&user, &id).await?)))
 }
 
+/// Tests a connection and records who the account is.
+#[utoipa::path(post, path = "/api/connections/{id}/test", tag = "connections", params(("id" = String, Path, description = "`con_…`")),
+    responses((status = 200, description = "`ok`, the account, the error", body = Object)))]
 async fn test(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -79,6 +107,12 @@ async fn test(
     Ok(Json(json!(app.test_connection(&user, &id).await?)))
 }
 
+/// Runs one action of the connector through this connection.
+#[utoipa::path(post, path = "/api/connections/{id}/actions/{action}", tag = "connections",
+    params(("id" = String, Path, description = "`con_…`"), ("action" = String, Path, description = "The action's name")),
+    request_body(content = Object, description = "The action's input"),
+    responses((status = 200, description = "`output` and the outbound `requests`", body = Object),
+              (status = 502, description = "The connector failed: `error` with its code and the requests", body = Object)))]
 async fn run_action(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -106,16 +140,25 @@ async fn run_action(
     })
 }
 
+/// Starts connecting an OAuth account: answers the URL to open in the browser.
+#[utoipa::path(post, path = "/api/connections/oauth/start", tag = "connections", request_body = StartAuthorization,
+    responses((status = 200, description = "`authorize_url`, `redirect_uri`, `expires_at`", body = Object)))]
 async fn start_oauth(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
     JsonBody(body): JsonBody<StartAuthorization>,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some(connector) = &body.connector {
+        app.require_consent(&user, connector, body.consent).await?;
+    }
     Ok(Json(json!(
         app.start_authorization(&user, body, None).await?
     )))
 }
 
+/// Starts the OAuth flow again for a connection that needs it.
+#[utoipa::path(post, path = "/api/connections/{id}/reauthorize", tag = "connections", params(("id" = String, Path, description = "`con_…`")),
+    responses((status = 200, description = "`authorize_url`, `redirect_uri`, `expires_at`", body = Object)))]
 async fn reauthorize(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -129,6 +172,9 @@ async fn reauthorize(
 
 /// The provider's redirect. Answers a small page for the person in the browser; the status
 /// code says the same for programs.
+#[utoipa::path(get, path = "/oauth/callback", tag = "connections", security(()),
+    params(CallbackParams),
+    responses((status = 200, description = "Connected (a page)", content_type = "text/html", body = String)))]
 async fn callback(State(app): State<Arc<App>>, Query(params): Query<CallbackParams>) -> Response {
     match app.finish_authorization(params).await {
         Ok((_, connection)) => page(

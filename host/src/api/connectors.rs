@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -16,19 +18,11 @@ use crate::app::{App, AppError};
 use crate::runtime::Connector;
 use crate::store::InstalledConnector;
 
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/connectors", get(list))
-        .route(
-            "/api/connectors/{id}",
-            get(show).patch(update).delete(super::packages::remove),
-        )
-        .route(
-            "/api/connectors/{id}/oauth-app",
-            get(show_oauth_app)
-                .put(set_oauth_app)
-                .delete(delete_oauth_app),
-        )
+pub fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show, update, super::packages::remove))
+        .routes(routes!(show_oauth_app, set_oauth_app, delete_oauth_app))
 }
 
 async fn summary(app: &App, id: &str) -> Result<Value, AppError> {
@@ -52,7 +46,13 @@ fn view(app: &App, connector: &Connector, installed: &InstalledConnector) -> Val
     })
 }
 
-async fn list(State(app): State<Arc<App>>, Caller(_): Caller) -> Result<Json<Value>, ApiError> {
+/// Installed connectors: their connection form (JSON Schema), actions and triggers.
+#[utoipa::path(get, path = "/api/connectors", tag = "connectors",
+    responses((status = 200, description = "`{\"connectors\": [...]}`", body = Object)))]
+async fn list(
+    State(app): State<Arc<App>>,
+    Caller(_caller): Caller,
+) -> Result<Json<Value>, ApiError> {
     let mut list = Vec::new();
     for installed in app.store.connectors().await.map_err(AppError::from)? {
         if let Some(connector) = app.catalog.get(&installed.id) {
@@ -67,9 +67,12 @@ async fn list(State(app): State<Arc<App>>, Caller(_): Caller) -> Result<Json<Val
     Ok(Json(json!({ "connectors": list })))
 }
 
+/// One connector, with its actions and triggers and their schemas.
+#[utoipa::path(get, path = "/api/connectors/{id}", tag = "connectors", params(("id" = String, Path, description = "The connector's id")),
+    responses((status = 200, description = "The connector", body = Object)))]
 async fn show(
     State(app): State<Arc<App>>,
-    Caller(_): Caller,
+    Caller(_caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let mut body = summary(&app, &id).await?;
@@ -78,12 +81,15 @@ async fn show(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConnectorUpdate {
     allow_private_network: Option<bool>,
 }
 
+/// Lets an install reach private networks, or not (admins).
+#[utoipa::path(patch, path = "/api/connectors/{id}", tag = "connectors", params(("id" = String, Path, description = "The connector's id")), request_body = ConnectorUpdate,
+    responses((status = 200, description = "The connector", body = Object)))]
 async fn update(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -102,15 +108,18 @@ async fn update(
     Ok(Json(summary(&app, &id).await?))
 }
 
+/// The OAuth app of a connector, without its secret (admins).
+#[utoipa::path(get, path = "/api/connectors/{id}/oauth-app", tag = "connectors", params(("id" = String, Path, description = "The connector's id")),
+    responses((status = 200, description = "The app", body = Object)))]
 async fn show_oauth_app(
     State(app): State<Arc<App>>,
-    Caller(_): Caller,
+    Caller(_caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(app.oauth_app_view(&id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OAuthAppBody {
     client_id: String,
@@ -118,6 +127,9 @@ struct OAuthAppBody {
     client_secret: Option<String>,
 }
 
+/// Sets the OAuth client id and secret of a connector (admins).
+#[utoipa::path(put, path = "/api/connectors/{id}/oauth-app", tag = "connectors", params(("id" = String, Path, description = "The connector's id")), request_body = OAuthAppBody,
+    responses((status = 200, description = "The app", body = Object)))]
 async fn set_oauth_app(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -130,6 +142,9 @@ async fn set_oauth_app(
     Ok(Json(json!(view)))
 }
 
+/// Removes the OAuth app of a connector (admins).
+#[utoipa::path(delete, path = "/api/connectors/{id}/oauth-app", tag = "connectors", params(("id" = String, Path, description = "The connector's id")),
+    responses((status = 204, description = "Removed")))]
 async fn delete_oauth_app(
     State(app): State<Arc<App>>,
     Caller(user): Caller,

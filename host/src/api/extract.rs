@@ -1,47 +1,46 @@
-//! Extractors: the authenticated user (an API token in `Authorization: Bearer …`) and JSON
-//! bodies whose errors come back in the API's error shape.
-
-use std::sync::Arc;
+//! Extractors: the authenticated caller (resolved by [`super::authn`]) and JSON bodies whose
+//! errors come back in the API's error shape.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::authn::{Authenticated, Credential, Unauthenticated};
 use super::ApiError;
-use crate::app::{App, AppError};
-use crate::auth::api_tokens;
+use crate::app::AppError;
 use crate::store::User;
 
-/// The caller, authenticated by an API token.
+/// The caller: a user with a valid API token or a signed-in browser.
 pub struct Caller(pub User);
 
-impl FromRequestParts<Arc<App>> for Caller {
+/// The caller with the credential they used.
+pub struct CallerWith(pub User, pub Credential);
+
+fn authenticated(parts: &Parts) -> Result<Authenticated, ApiError> {
+    if let Some(caller) = parts.extensions.get::<Authenticated>() {
+        return Ok(caller.clone());
+    }
+    let why = parts
+        .extensions
+        .get::<Unauthenticated>()
+        .map(|u| u.0.clone())
+        .unwrap_or_else(|| "sign in, or send an API token".into());
+    Err(ApiError(AppError::new("unauthenticated", 401, why)))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let unauthenticated = |m: &str| ApiError(AppError::new("unauthenticated", 401, m));
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| unauthenticated("send an API token: `Authorization: Bearer heph_…` (`heph user create` or `heph token create` makes one)"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-        let user = app
-            .store
-            .user_for_token(&api_tokens::hash(token))
-            .await
-            .map_err(|e| ApiError(e.into()))?
-            .ok_or_else(|| {
-                unauthenticated("this API token is not valid (revoked, or never issued)")
-            })?;
-        Ok(Caller(user))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        authenticated(parts).map(|a| Caller(a.user))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerWith {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        authenticated(parts).map(|a| CallerWith(a.user, a.credential))
     }
 }
 

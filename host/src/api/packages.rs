@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -16,18 +18,18 @@ use super::ApiError;
 use crate::app::{App, AppError};
 use crate::packages::InstallOutcome;
 
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/connectors/install", post(install))
-        .route("/api/connectors/packages", post(upload))
-        .route("/api/connectors/{id}/approve", post(approve))
-        .route("/api/connectors/{id}/rollback", post(rollback))
-        .route("/api/connectors/{id}/versions", get(versions))
-        .route("/api/publishers", get(publishers).post(trust))
-        .route("/api/publishers/{name}", axum::routing::delete(untrust))
+pub fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(install))
+        .routes(routes!(upload))
+        .routes(routes!(approve))
+        .routes(routes!(rollback))
+        .routes(routes!(versions))
+        .routes(routes!(publishers, trust))
+        .routes(routes!(untrust))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InstallBody {
     /// The connector's name in the registry.
@@ -50,6 +52,9 @@ fn outcome(outcome: InstallOutcome) -> (StatusCode, Json<Value>) {
     (status, Json(json!(outcome)))
 }
 
+/// Installs a connector from a registry after checking its digest, signature and component (admins). A first install, or an upgrade asking for more, waits for approval (202).
+#[utoipa::path(post, path = "/api/connectors/install", tag = "connectors", request_body = InstallBody,
+    responses((status = 200, description = "Installed (or 202: awaiting approval, with the capability review)", body = Object)))]
 async fn install(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -62,13 +67,16 @@ async fn install(
     Ok(outcome(done))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 struct UploadQuery {
     #[serde(default)]
     approve: bool,
     digest: Option<String>,
 }
 
+/// Installs an uploaded package file (admins).
+#[utoipa::path(post, path = "/api/connectors/packages", tag = "connectors", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Installed (or 202: awaiting approval)", body = Object)))]
 async fn upload(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -87,6 +95,9 @@ async fn upload(
     Ok(outcome(done))
 }
 
+/// Approves the version awaiting approval (admins).
+#[utoipa::path(post, path = "/api/connectors/{id}/approve", tag = "connectors", params(("id" = String, Path, description = "The connector's id")),
+    responses((status = 200, description = "Installed, with the review", body = Object)))]
 async fn approve(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -96,6 +107,9 @@ async fn approve(
     Ok(Json(json!({ "status": "installed", "review": review })))
 }
 
+/// Goes back to the previous version (admins).
+#[utoipa::path(post, path = "/api/connectors/{id}/rollback", tag = "connectors", params(("id" = String, Path, description = "The connector's id")),
+    responses((status = 200, description = "The install record", body = Object)))]
 async fn rollback(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -105,13 +119,15 @@ async fn rollback(
     Ok(Json(json!(row)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub(super) struct RemoveQuery {
     #[serde(default)]
     disable_scenarios: bool,
 }
 
-/// `DELETE /api/connectors/{id}` (routed with the connector's other methods).
+/// Removes a connector (admins); refused while enabled scenarios use it, unless `disable_scenarios`.
+#[utoipa::path(delete, path = "/api/connectors/{id}", tag = "connectors", params(("id" = String, Path, description = "The connector's id")), params(RemoveQuery),
+    responses((status = 200, description = "Removed", body = Object)))]
 pub(super) async fn remove(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -126,6 +142,9 @@ pub(super) async fn remove(
     ))
 }
 
+/// The versions of a connector this host has accepted.
+#[utoipa::path(get, path = "/api/connectors/{id}/versions", tag = "connectors", params(("id" = String, Path, description = "The connector's id")),
+    responses((status = 200, description = "`{\"versions\": [...]}`", body = Object)))]
 async fn versions(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -139,6 +158,9 @@ async fn versions(
     ))
 }
 
+/// Publishers whose signatures this host trusts.
+#[utoipa::path(get, path = "/api/publishers", tag = "connectors",
+    responses((status = 200, description = "`{\"publishers\": [...]}`", body = Object)))]
 async fn publishers(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -156,13 +178,16 @@ async fn publishers(
     Ok(Json(json!({ "publishers": list })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TrustBody {
     name: String,
     public_key: String,
 }
 
+/// Trusts a publisher's key (admins).
+#[utoipa::path(post, path = "/api/publishers", tag = "connectors", request_body = TrustBody,
+    responses((status = 201, description = "Trusted", body = Object)))]
 async fn trust(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -176,6 +201,9 @@ async fn trust(
     ))
 }
 
+/// Stops trusting a publisher (admins).
+#[utoipa::path(delete, path = "/api/publishers/{name}", tag = "connectors", params(("name" = String, Path, description = "The publisher")),
+    responses((status = 204, description = "Removed")))]
 async fn untrust(
     State(app): State<Arc<App>>,
     Caller(user): Caller,

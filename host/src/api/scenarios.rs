@@ -4,39 +4,39 @@
 
 use std::sync::Arc;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::Caller;
+use super::pagination::{cursor, page, with_cursor, PageQuery};
 use super::ApiError;
 use crate::app::{App, AppError};
 use crate::engine::webhook::MAX_DELIVERY_BYTES;
 
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/scenarios", get(list).post(create))
-        .route("/api/scenarios/{id}", get(show).put(replace).delete(remove))
-        .route("/api/scenarios/{id}/versions", get(versions))
-        .route("/api/scenarios/{id}/enable", post(enable))
-        .route("/api/scenarios/{id}/disable", post(disable))
-        .route("/api/scenarios/{id}/run", post(run))
-        .route("/api/runs", get(runs))
-        .route("/api/runs/{id}", get(show_run))
-        .route("/api/runs/{id}/cancel", post(cancel_run))
-        .route("/api/store", get(collections))
-        .route("/api/store/{collection}", get(records))
-        .route(
-            "/api/store/{collection}/{id}",
-            get(record).put(put_record).delete(delete_record),
-        )
+pub fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, replace, remove))
+        .routes(routes!(versions))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(run))
+        .routes(routes!(runs))
+        .routes(routes!(show_run))
+        .routes(routes!(cancel_run))
+        .routes(routes!(collections))
+        .routes(routes!(records))
+        .routes(routes!(record, put_record, delete_record))
         .route(
             "/hooks/{scenario}/{token}",
-            post(webhook).layer(DefaultBodyLimit::max(MAX_DELIVERY_BYTES)),
+            axum::routing::post(webhook).layer(DefaultBodyLimit::max(MAX_DELIVERY_BYTES)),
         )
 }
 
@@ -75,12 +75,22 @@ impl FromRequest<Arc<App>> for Definition {
     }
 }
 
-async fn list(State(app): State<Arc<App>>, Caller(user): Caller) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "scenarios": app.list_scenarios(&user).await? }),
-    ))
+/// The caller's scenarios.
+#[utoipa::path(get, path = "/api/scenarios", tag = "scenarios", params(PageQuery),
+    responses((status = 200, description = "`{\"scenarios\": [...], \"next_cursor\"}`", body = Object)))]
+async fn list(
+    State(app): State<Arc<App>>,
+    Caller(user): Caller,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let all = app.list_scenarios(&user).await?;
+    let (scenarios, next) = page(all, |s| (s.created_at, s.id.clone()), &q)?;
+    Ok(Json(with_cursor(json!({ "scenarios": scenarios }), next)))
 }
 
+/// Creates a scenario from its definition (validated: nodes, templates, schemas).
+#[utoipa::path(post, path = "/api/scenarios", tag = "scenarios", request_body(content = Object, description = "The scenario definition, JSON or YAML (`Content-Type: application/yaml`)"),
+    responses((status = 201, description = "The scenario", body = Object)))]
 async fn create(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -92,6 +102,9 @@ async fn create(
     ))
 }
 
+/// One scenario.
+#[utoipa::path(get, path = "/api/scenarios/{id}", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")),
+    responses((status = 200, description = "The scenario", body = Object)))]
 async fn show(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -100,6 +113,9 @@ async fn show(
     Ok(Json(json!(app.get_scenario(&user, &id).await?)))
 }
 
+/// Replaces a scenario's definition (a new version).
+#[utoipa::path(put, path = "/api/scenarios/{id}", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")), request_body(content = Object, description = "The scenario definition, JSON or YAML (`Content-Type: application/yaml`)"),
+    responses((status = 200, description = "The scenario", body = Object)))]
 async fn replace(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -111,6 +127,9 @@ async fn replace(
     )))
 }
 
+/// Deletes a scenario.
+#[utoipa::path(delete, path = "/api/scenarios/{id}", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")),
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -120,6 +139,9 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Earlier versions of a scenario.
+#[utoipa::path(get, path = "/api/scenarios/{id}/versions", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")),
+    responses((status = 200, description = "`{\"versions\": [...]}`", body = Object)))]
 async fn versions(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -130,6 +152,9 @@ async fn versions(
     ))
 }
 
+/// Enables a scenario's trigger.
+#[utoipa::path(post, path = "/api/scenarios/{id}/enable", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")),
+    responses((status = 200, description = "The scenario", body = Object)))]
 async fn enable(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -140,6 +165,9 @@ async fn enable(
     )))
 }
 
+/// Disables a scenario's trigger.
+#[utoipa::path(post, path = "/api/scenarios/{id}/disable", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")),
+    responses((status = 200, description = "The scenario", body = Object)))]
 async fn disable(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -158,6 +186,9 @@ struct RunRequest {
     input: Option<Value>,
 }
 
+/// Runs a scenario now; `?wait=true` answers when it ends.
+#[utoipa::path(post, path = "/api/scenarios/{id}/run", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")), request_body(content = Object, description = "`{\"input\": …}`: the item of a manual run"),
+    responses((status = 202, description = "The run (200 when waited for)", body = Object)))]
 async fn run(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -180,28 +211,48 @@ async fn run(
     Ok((status, Json(json!(started))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct RunsQuery {
+    /// Only this scenario's runs (its id or name).
     scenario: Option<String>,
+    /// Runs per page (1–1000, default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
+/// Runs, newest first: status, duration, item counts.
+#[utoipa::path(get, path = "/api/runs", tag = "scenarios", params(RunsQuery),
+    responses((status = 200, description = "`{\"runs\": [...], \"next_cursor\"}`", body = Object)))]
 async fn runs(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "runs": app.list_runs(&user, q.scenario.as_deref(), q.limit.unwrap_or(50)).await? }),
-    ))
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let position = PageQuery {
+        limit: None,
+        cursor: q.cursor.clone(),
+    }
+    .position()?;
+    let runs = app
+        .list_runs(&user, q.scenario.as_deref(), limit, position)
+        .await?;
+    let next = (runs.len() as i64 == limit)
+        .then(|| runs.last().map(|r| cursor(r.created_at, &r.id)))
+        .flatten();
+    Ok(Json(with_cursor(json!({ "runs": runs }), next)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct WindowQuery {
     after: Option<i64>,
     limit: Option<i64>,
 }
 
+/// One run with its items and steps: input, output, error, attempts and outbound requests.
+#[utoipa::path(get, path = "/api/runs/{id}", tag = "scenarios", params(("id" = String, Path, description = "`run_…`")), params(WindowQuery),
+    responses((status = 200, description = "The run", body = Object)))]
 async fn show_run(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -214,6 +265,9 @@ async fn show_run(
     )))
 }
 
+/// Cancels a run.
+#[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "scenarios", params(("id" = String, Path, description = "`run_…`")),
+    responses((status = 200, description = "The run", body = Object)))]
 async fn cancel_run(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -222,6 +276,9 @@ async fn cancel_run(
     Ok(Json(json!(app.cancel_run(&user, &id).await?)))
 }
 
+/// The caller's data store collections and their sizes.
+#[utoipa::path(get, path = "/api/store", tag = "store",
+    responses((status = 200, description = "`{\"collections\": [...]}`", body = Object)))]
 async fn collections(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -231,12 +288,19 @@ async fn collections(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct RecordsQuery {
+    /// The key after which to start (records are in key order).
     after: Option<String>,
+    /// `next_cursor` of the previous page (the same as `after`).
+    cursor: Option<String>,
+    /// Records per page (1–1000, default 100).
     limit: Option<i64>,
 }
 
+/// A page of a collection's records.
+#[utoipa::path(get, path = "/api/store/{collection}", tag = "store", params(("collection" = String, Path, description = "The collection"), RecordsQuery),
+    responses((status = 200, description = "`{\"records\": [...], \"total\", \"next_cursor\"}`", body = Object)))]
 async fn records(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -247,13 +311,16 @@ async fn records(
         app.list_records(
             &user,
             &collection,
-            q.after.as_deref(),
+            q.cursor.as_deref().or(q.after.as_deref()),
             q.limit.unwrap_or(100),
         )
         .await?,
     ))
 }
 
+/// One record.
+#[utoipa::path(get, path = "/api/store/{collection}/{id}", tag = "store", params(("collection" = String, Path, description = "The collection"), ("id" = String, Path, description = "The record's key")),
+    responses((status = 200, description = "The record", body = Object)))]
 async fn record(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -262,6 +329,9 @@ async fn record(
     Ok(Json(json!(app.get_record(&user, &collection, &id).await?)))
 }
 
+/// Creates or replaces a record.
+#[utoipa::path(put, path = "/api/store/{collection}/{id}", tag = "store", params(("collection" = String, Path, description = "The collection"), ("id" = String, Path, description = "The record's key")), request_body(content = Object, description = "The record's data"),
+    responses((status = 200, description = "The record", body = Object)))]
 async fn put_record(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -273,6 +343,9 @@ async fn put_record(
     )))
 }
 
+/// Deletes a record.
+#[utoipa::path(delete, path = "/api/store/{collection}/{id}", tag = "store", params(("collection" = String, Path, description = "The collection"), ("id" = String, Path, description = "The record's key")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_record(
     State(app): State<Arc<App>>,
     Caller(user): Caller,

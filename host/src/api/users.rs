@@ -2,74 +2,131 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{Caller, JsonBody};
+use super::pagination::{page, PageQuery};
 use super::ApiError;
 use crate::app::App;
-use crate::auth::users::CreateUser;
+use crate::auth::users::{CreateUser, IssuedToken};
+use crate::store::{ApiTokenRow, User};
 
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/me", get(me))
-        .route("/api/users", get(list_users).post(create_user))
-        .route("/api/tokens", get(list_tokens).post(create_token))
-        .route("/api/tokens/{id}", delete(delete_token))
+pub fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(delete_token))
 }
 
-async fn me(Caller(user): Caller) -> Json<Value> {
-    Json(json!(user))
+/// Who the caller is.
+#[utoipa::path(get, path = "/api/me", tag = "users", responses((status = 200, body = User)))]
+async fn me(Caller(user): Caller) -> Json<User> {
+    Json(user)
 }
 
+/// A page of users.
+#[derive(Serialize, ToSchema)]
+struct Users {
+    users: Vec<User>,
+    /// The cursor of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// Every user (admins).
+#[utoipa::path(get, path = "/api/users", tag = "users", params(PageQuery),
+    responses((status = 200, body = Users)))]
 async fn list_users(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "users": app.list_users(&user).await? })))
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Users>, ApiError> {
+    let all = app.list_users(&user).await?;
+    let (users, next_cursor) = page(all, |u| (u.created_at, u.id.clone()), &q)?;
+    Ok(Json(Users { users, next_cursor }))
 }
 
+/// A new user and their first API token (shown once).
+#[derive(Serialize, ToSchema)]
+struct CreatedUser {
+    user: User,
+    token: IssuedToken,
+}
+
+/// Creates a user (admins): with a password they can sign in to the dashboard.
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = CreatedUser)))]
 async fn create_user(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
     JsonBody(body): JsonBody<CreateUser>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (created, token) = app.create_user(Some(&user), body).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": created, "token": token})),
-    ))
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
+    let (user, token) = app.create_user(Some(&user), body).await?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { user, token })))
 }
 
+/// A page of tokens.
+#[derive(Serialize, ToSchema)]
+struct Tokens {
+    tokens: Vec<ApiTokenRow>,
+    /// The cursor of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// The caller's API tokens (names, scopes and dates; tokens themselves are not kept).
+#[utoipa::path(get, path = "/api/tokens", tag = "users", params(PageQuery),
+    responses((status = 200, body = Tokens)))]
 async fn list_tokens(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "tokens": app.list_tokens(&user).await? })))
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Tokens>, ApiError> {
+    let all = app.list_tokens(&user).await?;
+    let (tokens, next_cursor) = page(all, |t| (t.created_at, t.id.clone()), &q)?;
+    Ok(Json(Tokens {
+        tokens,
+        next_cursor,
+    }))
 }
 
-#[derive(Deserialize)]
+/// Body of `POST /api/tokens`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
+    /// A name to recognise it by.
     #[serde(default)]
     name: String,
+    /// `read`, `write`, `admin`; default: all the user's role allows.
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
 }
 
+/// A new API token for the caller (shown once).
+#[utoipa::path(post, path = "/api/tokens", tag = "users", request_body = NewToken,
+    responses((status = 201, body = IssuedToken)))]
 async fn create_token(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
     JsonBody(body): JsonBody<NewToken>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(json!(app.create_token(&user, &body.name).await?)),
-    ))
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    let token = app
+        .create_token(&user, &body.name, body.scopes.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(token)))
 }
 
+/// Revokes one of the caller's tokens.
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "users",
+    params(("id" = String, Path, description = "`tok_…`")),
+    responses((status = 204, description = "Revoked")))]
 async fn delete_token(
     State(app): State<Arc<App>>,
     Caller(user): Caller,

@@ -8,7 +8,7 @@ use crate::app::{App, AppError};
 use crate::store::{new_id, ApiTokenRow, Role, User};
 
 /// A new token: the only time the token itself is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     /// The token's record.
     #[serde(flatten)]
@@ -18,7 +18,7 @@ pub struct IssuedToken {
 }
 
 /// Body of `POST /api/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login name.
@@ -26,6 +26,10 @@ pub struct CreateUser {
     /// `admin` or `member` (default).
     #[serde(default)]
     pub role: Option<String>,
+    /// A password to sign in to the dashboard with (at least 10 characters); without one the
+    /// user works only through API tokens until a password is set.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 fn parse_role(role: Option<&str>) -> Result<Role, AppError> {
@@ -66,11 +70,19 @@ impl App {
         }
         check_name(&request.name)?;
         let role = parse_role(request.role.as_deref())?;
+        // Hash first: a refused password must not leave a user behind.
+        let password = match request.password {
+            Some(p) => Some(super::passwords::hash(p).await?),
+            None => None,
+        };
         let user = self
             .store
             .create_user(&new_id("usr"), &request.name, role)
             .await?;
-        let token = self.create_token(&user, "first token").await?;
+        if let Some(phc) = &password {
+            self.store.set_password_hash(&user.id, Some(phc)).await?;
+        }
+        let token = self.create_token(&user, "first token", None).await?;
         tracing::info!(user = %user.name, role = ?user.role, by = by.map(|u| u.name.as_str()).unwrap_or("command line"), "user created");
         Ok((user, token))
     }
@@ -81,8 +93,14 @@ impl App {
         Ok(self.store.users().await?)
     }
 
-    /// A new API token for a user.
-    pub async fn create_token(&self, user: &User, name: &str) -> Result<IssuedToken, AppError> {
+    /// A new API token for a user, with the scopes asked for (default: all the role allows).
+    pub async fn create_token(
+        &self,
+        user: &User,
+        name: &str,
+        scopes: Option<&[String]>,
+    ) -> Result<IssuedToken, AppError> {
+        let scopes = super::scopes::for_new_token(scopes, user.role)?;
         let (token, hash) = api_tokens::generate();
         let name = if name.trim().is_empty() {
             "token"
@@ -91,7 +109,7 @@ impl App {
         };
         let row = self
             .store
-            .create_token(&new_id("tok"), &user.id, name, &hash)
+            .create_token(&new_id("tok"), &user.id, name, &hash, &scopes)
             .await?;
         Ok(IssuedToken { row, token })
     }

@@ -17,6 +17,16 @@ pub(super) enum UserCommand {
         /// Make them an admin (the first user should be one).
         #[arg(long)]
         admin: bool,
+        /// Give them a password to sign in to the dashboard with: read from `HEPH_PASSWORD`,
+        /// else asked for (a line of standard input).
+        #[arg(long)]
+        password: bool,
+    },
+    /// Set a user's password (read from `HEPH_PASSWORD`, else a line of standard input); it
+    /// signs them out of every browser.
+    Password {
+        /// Login name.
+        name: String,
     },
     /// List the users.
     List,
@@ -32,6 +42,10 @@ pub(super) enum TokenCommand {
         /// A name to recognise it by.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// What it may do: `read`, `write`, `admin` (repeat, or separate with commas; default:
+        /// all the user's role allows).
+        #[arg(long = "scope", value_delimiter = ',')]
+        scopes: Vec<String>,
     },
     /// List a user's tokens (names and dates; tokens themselves are not kept).
     List {
@@ -52,14 +66,24 @@ pub(super) enum TokenCommand {
 pub(super) async fn run_user(command: UserCommand, global: &Global) -> anyhow::Result<ExitCode> {
     let app = open_app(global).await?;
     match command {
-        UserCommand::Create { name, admin } => {
+        UserCommand::Create {
+            name,
+            admin,
+            password,
+        } => {
             let role = if admin { "admin" } else { "member" };
+            let password = if password {
+                Some(read_password(&name)?)
+            } else {
+                None
+            };
             let (user, token) = app
                 .create_user(
                     None,
                     CreateUser {
                         name,
                         role: Some(role.into()),
+                        password,
                     },
                 )
                 .await?;
@@ -68,6 +92,12 @@ pub(super) async fn run_user(command: UserCommand, global: &Global) -> anyhow::R
                 user.name, user.id
             );
             println!("{}", token.token);
+        }
+        UserCommand::Password { name } => {
+            let user = app.store.user_by_name(&name).await?;
+            let password = read_password(&name)?;
+            app.set_password(None, &user.id, None, &password).await?;
+            eprintln!("password of {name} set; their browser sessions have ended");
         }
         UserCommand::List => {
             for user in app.store.users().await? {
@@ -81,9 +111,10 @@ pub(super) async fn run_user(command: UserCommand, global: &Global) -> anyhow::R
 pub(super) async fn run_token(command: TokenCommand, global: &Global) -> anyhow::Result<ExitCode> {
     let app = open_app(global).await?;
     match command {
-        TokenCommand::Create { user, name } => {
+        TokenCommand::Create { user, name, scopes } => {
             let user = acting_user(&app, user.as_deref()).await?;
-            let token = app.create_token(&user, &name).await?;
+            let scopes = (!scopes.is_empty()).then_some(scopes);
+            let token = app.create_token(&user, &name, scopes.as_deref()).await?;
             eprintln!(
                 "created token {} for {}; shown once:",
                 token.row.id, user.name
@@ -94,9 +125,10 @@ pub(super) async fn run_token(command: TokenCommand, global: &Global) -> anyhow:
             let user = acting_user(&app, user.as_deref()).await?;
             for t in app.list_tokens(&user).await? {
                 println!(
-                    "{}\t{}\tcreated {}\tlast used {}",
+                    "{}\t{}\t{}\tcreated {}\tlast used {}",
                     t.id,
                     t.name,
+                    t.scopes.join(","),
                     t.created_at,
                     t.last_used_at.map_or("never".into(), |t| t.to_string())
                 );
@@ -109,4 +141,26 @@ pub(super) async fn run_token(command: TokenCommand, global: &Global) -> anyhow:
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A password from `HEPH_PASSWORD`, else one line of standard input (not echoed at a terminal
+/// only if the terminal does so; scripts should use the variable).
+fn read_password(name: &str) -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("HEPH_PASSWORD") {
+        return Ok(password);
+    }
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!(
+            "password for {name} (at least {} characters): ",
+            crate::auth::passwords::MIN_LENGTH
+        );
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        anyhow::bail!("no password given: set HEPH_PASSWORD or type one");
+    }
+    Ok(password)
 }

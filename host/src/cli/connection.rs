@@ -222,6 +222,8 @@ pub(super) async fn run(command: ConnectionCommand, global: &Global) -> anyhow::
                 name,
                 fields: fields.map()?,
                 test: Some(!no_test),
+                // The operator typed the command on the server's machine.
+                consent: true,
             };
             let view = app.create_connection(&user, request).await?;
             let failed = view.status.as_str() != "ok" && !no_test;
@@ -307,6 +309,7 @@ pub(super) async fn run(command: ConnectionCommand, global: &Global) -> anyhow::
                 connector: Some(connector),
                 name,
                 fields: fields.map()?,
+                consent: true,
             };
             let started = app.start_authorization(&user, request, None).await?;
             eprintln!("Open this URL in a browser and allow access; `heph serve` (reachable at {}) completes the connection:", started.redirect_uri);

@@ -378,7 +378,7 @@ pub(super) async fn runs(command: RunsCommand, global: &Global) -> anyhow::Resul
         } => {
             let user = acting_user(&app, user.user.as_deref()).await?;
             let runs = app
-                .list_runs(&user, scenario.as_deref(), limit)
+                .list_runs(&user, scenario.as_deref(), limit, None)
                 .await
                 .map_err(explain)?;
             if runs.is_empty() {

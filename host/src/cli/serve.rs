@@ -16,6 +16,10 @@ pub(super) struct ServeArgs {
     /// Worker tasks running scenarios in this process (0: none; use `heph worker`).
     #[arg(long, env = "HEPH_WORKERS", default_value_t = 2)]
     workers: usize,
+    /// API calls each token, browser session or (without one) client address may make per
+    /// minute; bursts of a sixth of it are allowed. Over it: 429 with `Retry-After`.
+    #[arg(long, env = "HEPH_API_RATE_LIMIT", default_value_t = 1200)]
+    api_rate_limit: u32,
 }
 
 /// Logs go to stderr; `HEPH_LOG` filters them (default `info`).
@@ -58,7 +62,7 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
         "heph is listening"
     );
     if users == 0 {
-        tracing::warn!("there are no users yet: create the first admin with `heph user create NAME --admin`, which prints its API token");
+        tracing::warn!("there are no users yet: create the first admin with `heph user create NAME --admin --password`, which prints its API token; then sign in at {}/", app.config.public_url);
     }
     let engine = if args.workers > 0 {
         crate::engine::start(&app)
@@ -66,7 +70,13 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
         Vec::new()
     };
     let reload = tokio::spawn(reload_connectors(app.clone()));
-    crate::api::serve(app.clone(), listener, shutdown_signal()).await?;
+    let api = crate::api::ApiConfig {
+        rate: crate::api::limits::Rate {
+            per_minute: args.api_rate_limit.max(1),
+            burst: (args.api_rate_limit / 6).max(1),
+        },
+    };
+    crate::api::serve(app.clone(), api, listener, shutdown_signal()).await?;
     reload.abort();
     for task in engine {
         task.abort();

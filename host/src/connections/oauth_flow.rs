@@ -41,7 +41,7 @@ pub struct OAuthAppView {
 }
 
 /// Starts a flow: a new connection, or re-authorizing an existing one.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartAuthorization {
     /// The connector (for a new connection).
@@ -53,6 +53,9 @@ pub struct StartAuthorization {
     /// Non-secret fields for a new connection.
     #[serde(default)]
     pub fields: Map<String, Value>,
+    /// The user agreed to what the connector reaches (see [`crate::connections::CreateConnection`]).
+    #[serde(default)]
+    pub consent: bool,
 }
 
 /// Where to send the user.
@@ -67,7 +70,7 @@ pub struct AuthorizationStarted {
 }
 
 /// The query of `/oauth/callback`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 pub struct CallbackParams {
     /// The authorization code.
     pub code: Option<String>,

@@ -408,6 +408,7 @@ impl App {
         user: &User,
         scenario: Option<&str>,
         limit: i64,
+        before: Option<(i64, String)>,
     ) -> Result<Vec<RunRow>, AppError> {
         let scenario_id = match scenario {
             Some(s) => Some(self.store.scenario(&user.id, s).await?.id),
@@ -415,7 +416,12 @@ impl App {
         };
         Ok(self
             .store
-            .runs(&user.id, scenario_id.as_deref(), limit.clamp(1, 1000))
+            .runs(
+                &user.id,
+                scenario_id.as_deref(),
+                limit.clamp(1, 1000),
+                before,
+            )
             .await?)
     }
 
@@ -480,7 +486,7 @@ impl App {
             .then(|| records.last().map(|r| r.id.clone()))
             .flatten();
         Ok(
-            json!({"collection": collection, "total": total, "records": records, "next_after": next}),
+            json!({"collection": collection, "total": total, "records": records, "next_after": next, "next_cursor": next}),
         )
     }
 

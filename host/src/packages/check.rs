@@ -74,7 +74,7 @@ pub async fn check(
         ));
     }
     let contract = format!("heph:connector/connector@{}", manifest.contract);
-    if !interfaces.exports.iter().any(|e| *e == contract) {
+    if !interfaces.exports.contains(&contract) {
         problems.push(format!(
             "the manifest says contract {}, but the component exports {}",
             manifest.contract,

@@ -628,14 +628,20 @@ impl Store {
         user_id: &str,
         scenario_id: Option<&str>,
         limit: i64,
+        before: Option<(i64, String)>,
     ) -> Result<Vec<RunRow>, StoreError> {
+        // Newest first; `before` is the last run of the previous page.
+        let (before_at, before_id) = before.unwrap_or((i64::MAX, String::new()));
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM runs WHERE user_id = $1 AND ($2 = '' OR scenario_id = $2) \
+             AND (created_at < $4 OR (created_at = $4 AND id > $5)) \
              ORDER BY created_at DESC, id LIMIT $3"
         ))
         .bind(user_id)
         .bind(scenario_id.unwrap_or(""))
         .bind(limit)
+        .bind(before_at)
+        .bind(before_id)
         .fetch_all(&self.pool)
         .await?
         .iter()

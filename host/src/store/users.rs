@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{is_unique_violation, now_ms, Store, StoreError};
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Manages connectors, OAuth apps and users.
@@ -33,7 +33,7 @@ impl Role {
 }
 
 /// A user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// `usr_…`.
     pub id: String,
@@ -46,7 +46,7 @@ pub struct User {
 }
 
 /// An API token, without the token itself (only its hash is kept).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiTokenRow {
     /// `tok_…`.
     pub id: String,
@@ -58,9 +58,37 @@ pub struct ApiTokenRow {
     pub created_at: i64,
     /// Unix ms of its last use.
     pub last_used_at: Option<i64>,
+    /// What it may do: `read`, `write`, `admin`.
+    pub scopes: Vec<String>,
 }
 
-fn user_from(row: &sqlx::any::AnyRow) -> Result<User, StoreError> {
+/// The holder of a valid token: the user, the token's id and its scopes.
+#[derive(Debug, Clone)]
+pub struct TokenHolder {
+    /// Whose token.
+    pub user: User,
+    /// `tok_…`.
+    pub token_id: String,
+    /// What it may do.
+    pub scopes: Vec<String>,
+}
+
+fn split_scopes(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+fn token_from(r: &sqlx::any::AnyRow) -> Result<ApiTokenRow, StoreError> {
+    Ok(ApiTokenRow {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        scopes: split_scopes(&r.try_get::<String, _>("scopes")?),
+    })
+}
+
+pub(super) fn user_from(row: &sqlx::any::AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -132,17 +160,19 @@ impl Store {
         user_id: &str,
         name: &str,
         token_hash: &str,
+        scopes: &[String],
     ) -> Result<ApiTokenRow, StoreError> {
         let created_at = now_ms();
         sqlx::query(
-            "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, scopes) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(user_id)
         .bind(name)
         .bind(token_hash)
         .bind(created_at)
+        .bind(scopes.join(" "))
         .execute(&self.pool)
         .await?;
         Ok(ApiTokenRow {
@@ -151,13 +181,15 @@ impl Store {
             name: name.into(),
             created_at,
             last_used_at: None,
+            scopes: scopes.to_vec(),
         })
     }
 
-    /// The user a token hash belongs to, noting the use.
-    pub async fn user_for_token(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+    /// Who holds a token hash, noting the use.
+    pub async fn token_holder(&self, token_hash: &str) -> Result<Option<TokenHolder>, StoreError> {
         let row = sqlx::query(
-            "SELECT u.id, u.name, u.role, u.created_at, t.id AS token_id, t.last_used_at \
+            "SELECT u.id, u.name, u.role, u.created_at, t.id AS token_id, t.last_used_at, \
+             t.scopes \
              FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
         )
         .bind(token_hash)
@@ -165,39 +197,33 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let now = now_ms();
+        let token_id: String = row.try_get("token_id")?;
         // Note the use at most once a minute: a busy token should not mean a write per call.
         let last: Option<i64> = row.try_get("last_used_at")?;
         if last.is_none_or(|t| now - t > 60_000) {
-            let token_id: String = row.try_get("token_id")?;
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
-                .bind(token_id)
+                .bind(&token_id)
                 .execute(&self.pool)
                 .await?;
         }
-        user_from(&row).map(Some)
+        Ok(Some(TokenHolder {
+            user: user_from(&row)?,
+            token_id,
+            scopes: split_scopes(&row.try_get::<String, _>("scopes")?),
+        }))
     }
 
     /// A user's tokens.
     pub async fn tokens(&self, user_id: &str) -> Result<Vec<ApiTokenRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens \
+            "SELECT id, user_id, name, created_at, last_used_at, scopes FROM api_tokens \
              WHERE user_id = $1 ORDER BY created_at, id",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ApiTokenRow {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                    last_used_at: r.try_get("last_used_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(token_from).collect()
     }
 
     /// Deletes one of a user's tokens.

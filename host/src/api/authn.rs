@@ -1,0 +1,225 @@
+//! Who is calling, and may they: one middleware in front of every route resolves the credential
+//! (`Authorization: Bearer heph_…`, or the session cookie of a signed-in browser), checks the
+//! token's scope for the method and the CSRF token of a browser that changes anything, and
+//! takes the call from its rate-limit bucket. Handlers then ask for a [`Caller`], which is
+//! there only when all of that passed.
+//!
+//! [`Caller`]: super::extract::Caller
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method};
+
+use super::limits::{Rate, RateLimits, Verdict};
+use super::ApiError;
+use crate::app::{App, AppError};
+use crate::auth::{api_tokens, scopes, sessions};
+use crate::store::{Role, User};
+
+/// The API's own settings.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The rate each credential (and each address calling without one) is allowed.
+    pub rate: Rate,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { rate: Rate::API }
+    }
+}
+
+/// What the middleware shares between requests.
+pub struct Gate {
+    pub(super) app: Arc<App>,
+    pub(super) config: ApiConfig,
+    pub(super) limits: RateLimits,
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API token (`tok_…`).
+    Token(String),
+    /// A browser session (`ses_…`).
+    Session(String),
+}
+
+impl Credential {
+    /// The credential's id: the key of its rate-limit bucket and of its idempotency keys.
+    pub fn id(&self) -> &str {
+        match self {
+            Credential::Token(id) | Credential::Session(id) => id,
+        }
+    }
+}
+
+/// An authenticated caller, as the middleware leaves it in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// Who, with the role this credential may act with (a token without `admin` acts as a
+    /// member).
+    pub user: User,
+    /// How.
+    pub credential: Credential,
+}
+
+/// Why a request carries no [`Authenticated`]: what the caller is told if the route needs one.
+#[derive(Debug, Clone)]
+pub struct Unauthenticated(pub String);
+
+/// The middleware.
+pub async fn authenticate(
+    State(gate): State<Arc<Gate>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "local".into());
+    // The body is not `Sync`: hand `resolve` what it reads, not the request.
+    let method = request.method().clone();
+    let headers = request.headers().clone();
+    let resolved = match resolve(&gate.app, &method, &headers).await {
+        Ok(resolved) => resolved,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let bucket = match &resolved {
+        Ok(caller) => caller.credential.id().to_string(),
+        Err(_) => format!("addr:{address}"),
+    };
+    let remaining = match gate.limits.take(&bucket, gate.config.rate) {
+        Verdict::Allowed { remaining } => remaining,
+        Verdict::Limited { retry_after } => return limited(retry_after),
+    };
+    if request.method() == Method::POST && request.uri().path() == "/api/session" {
+        if let Verdict::Limited { retry_after } = gate
+            .limits
+            .take(&format!("sign-in:{address}"), Rate::SIGN_IN)
+        {
+            return limited(retry_after);
+        }
+    }
+    match resolved {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+        }
+        Err(why) => {
+            request.extensions_mut().insert(why);
+        }
+    }
+    let mut response = next.run(request).await;
+    if let Ok(limit) = HeaderValue::from_str(&gate.config.rate.burst.to_string()) {
+        response.headers_mut().insert("ratelimit-limit", limit);
+    }
+    if let Ok(left) = HeaderValue::from_str(&remaining.to_string()) {
+        response.headers_mut().insert("ratelimit-remaining", left);
+    }
+    response
+}
+
+fn limited(retry_after: std::time::Duration) -> Response {
+    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = ApiError(
+        AppError::new(
+            "rate_limited",
+            429,
+            format!("too many calls with this credential; try again in {seconds} s"),
+        )
+        .with_details(serde_json::json!({ "retry_after_seconds": seconds })),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The caller of a request. The outer `Err` refuses the request outright (a browser changing
+/// something without its CSRF token, a token used beyond its scope); the inner one only says
+/// why there is no caller, for routes that need one.
+async fn resolve(
+    app: &App,
+    method: &Method,
+    headers: &http::HeaderMap,
+) -> Result<Result<Authenticated, Unauthenticated>, AppError> {
+    if let Some(header) = headers.get(http::header::AUTHORIZATION) {
+        let Some(token) = header
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+        else {
+            return Ok(Err(Unauthenticated(
+                "the Authorization header must be `Bearer <token>`".into(),
+            )));
+        };
+        let Some(holder) = app.store.token_holder(&api_tokens::hash(token)).await? else {
+            return Ok(Err(Unauthenticated(
+                "this API token is not valid (revoked, or never issued)".into(),
+            )));
+        };
+        let needed = scopes::needed_for(method);
+        if !holder.scopes.iter().any(|s| s == needed) {
+            return Err(AppError::new(
+                "insufficient_scope",
+                403,
+                format!(
+                    "this token's scopes ({}) do not include `{needed}`, which {} calls need",
+                    holder.scopes.join(", "),
+                    method
+                ),
+            ));
+        }
+        let mut user = holder.user;
+        if !holder.scopes.iter().any(|s| s == scopes::ADMIN) {
+            user.role = Role::Member;
+        }
+        return Ok(Ok(Authenticated {
+            user,
+            credential: Credential::Token(holder.token_id),
+        }));
+    }
+    let Some(cookie) = sessions::cookie_of(headers) else {
+        return Ok(Err(Unauthenticated(
+            "sign in, or send an API token: `Authorization: Bearer heph_…` (`heph user create` or `heph token create` makes one)".into(),
+        )));
+    };
+    let Some((session, user)) = app
+        .store
+        .session_for_token(&api_tokens::hash(&cookie))
+        .await?
+    else {
+        return Ok(Err(Unauthenticated(
+            "the session has ended; sign in again".into(),
+        )));
+    };
+    if scopes::needed_for(method) != scopes::READ {
+        let sent = headers
+            .get(sessions::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !sessions::same_token(sent, &sessions::csrf_token(&cookie)) {
+            return Err(AppError::new(
+                "csrf_failed",
+                403,
+                "this change was not sent by heph's own pages: the X-CSRF-Token header is missing or wrong (reload the page)",
+            ));
+        }
+    }
+    Ok(Ok(Authenticated {
+        user,
+        credential: Credential::Session(session.id),
+    }))
+}
