@@ -1,5 +1,7 @@
 //! Heph's end-to-end tests, in one binary (one link, one process).
 //!
+//! - `accounts`: sessions, CSRF, scopes, access between users, consent, idempotency, rate
+//!   limits, pages and the OpenAPI document, through `heph serve`.
 //! - `sandbox`: hostile connectors, one per attack.
 //! - `wordpress`: the WordPress connector against a real WordPress.
 //! - `cli`: the `heph` command line as a user runs it.
@@ -12,6 +14,7 @@
 //! - `connectors` (shared), `notion`, `google_calendar`, `linkedin`: the first-party connectors
 //!   against fakes of their APIs over HTTPS, connected through their real OAuth flows.
 
+mod accounts;
 mod cli;
 mod connections;
 mod connectors;
