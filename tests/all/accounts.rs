@@ -426,5 +426,21 @@ fn every_documented_operation_is_served_and_fails_in_the_documented_shape() {
             }
         }
         assert!(operations >= 55, "{operations} operations documented");
+
+        // What schemathesis found: an empty registry URL was a 502, not the caller's error.
+        let (status, refused) = api
+            .post(
+                "/api/connectors/install",
+                json!({"name": "", "registry": ""}),
+            )
+            .await;
+        assert_eq!(status, 400, "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("http(s) URL"),
+            "{refused}"
+        );
     });
 }

@@ -218,6 +218,18 @@ impl App {
         approve: bool,
     ) -> Result<InstallOutcome, AppError> {
         App::require_admin(admin)?;
+        let valid = url::Url::parse(registry)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !valid {
+            return Err(AppError::invalid(format!(
+                "`registry` must be the registry's http(s) URL, such as https://registry.example.com (got `{registry}`)"
+            )));
+        }
+        if name.trim().is_empty() {
+            return Err(AppError::invalid(
+                "`name` must name a connector in the registry",
+            ));
+        }
         let client = heph_registry::RegistryClient::new(registry);
         let download = client.download(name, version).await.map_err(|e| match e {
             heph_registry::client::ClientError::Refused {
