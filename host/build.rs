@@ -38,20 +38,21 @@ fn main() {
 /// The SDK and the WIT contract as (path, text) pairs: `heph connector new` writes them into a
 /// new project, so that a partner builds with exactly the contract this binary runs.
 fn embed_sdk(root: &Path, out: &Path) {
-    let mut files = Vec::new();
-    files.push(root.join("sdk/Cargo.toml"));
-    files.push(root.join("sdk/Cargo.lock"));
+    // Paths relative to the workspace: what the vendored copy is laid out by.
+    let mut files = vec![
+        PathBuf::from("sdk/Cargo.toml"),
+        PathBuf::from("sdk/Cargo.lock"),
+    ];
     for dir in ["sdk/src", "wit"] {
-        collect(&root.join(dir), &mut files);
+        collect(root, Path::new(dir), &mut files);
     }
     files.sort();
     let mut code = String::from("/// The SDK and the WIT contract: (path under the vendored root, text).\npub const SDK_FILES: &[(&str, &str)] = &[\n");
-    for file in files {
-        let relative = file.strip_prefix(root).expect("inside the workspace");
+    for relative in files {
         code.push_str(&format!(
             "    ({:?}, include_str!({:?})),\n",
             relative.display().to_string(),
-            file
+            root.join(&relative)
         ));
     }
     code.push_str("];\n");
@@ -59,14 +60,19 @@ fn embed_sdk(root: &Path, out: &Path) {
         .unwrap_or_else(|e| panic!("cannot write sdk_files.rs: {e}"));
 }
 
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+/// The `.rs` and `.wit` files under `root/dir`, as paths relative to `root`.
+fn collect(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) {
+    let entries = std::fs::read_dir(root.join(dir))
+        .unwrap_or_else(|e| panic!("{}: {e}", root.join(dir).display()));
     for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(&path, files);
-        } else if path.extension().is_some_and(|x| x == "rs" || x == "wit") {
-            files.push(path);
+        let relative = dir.join(entry.file_name());
+        if entry.path().is_dir() {
+            collect(root, &relative, files);
+        } else if relative
+            .extension()
+            .is_some_and(|x| x == "rs" || x == "wit")
+        {
+            files.push(relative);
         }
     }
 }

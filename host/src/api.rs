@@ -80,11 +80,6 @@ fn documented_routes() -> OpenApiRouter<Arc<App>> {
         .merge(scenarios::routes())
 }
 
-/// The OpenAPI document of the API, as served at `/api/openapi.json`.
-pub fn openapi() -> serde_json::Value {
-    docs::finish(documented_routes().split_for_parts().1)
-}
-
 /// For load balancers and start-up checks; outside `/api`, it says nothing about the data.
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))

@@ -30,6 +30,8 @@ CREATE TABLE idempotency_keys (
     created_at    BIGINT NOT NULL,
     PRIMARY KEY (owner, idem_key)
 );
+-- Every idempotent call forgets the stale keys first.
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
 CREATE TABLE consents (
     user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,

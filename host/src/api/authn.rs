@@ -18,7 +18,7 @@ use super::limits::{Rate, RateLimits, Verdict};
 use super::ApiError;
 use crate::app::{App, AppError};
 use crate::auth::{api_tokens, scopes, sessions};
-use crate::store::{Role, User};
+use crate::store::{Role, SessionRow, User};
 
 /// The API's own settings.
 #[derive(Debug, Clone)]
@@ -41,19 +41,20 @@ pub struct Gate {
 }
 
 /// How the caller proved who they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Credential {
     /// An API token (`tok_…`).
     Token(String),
-    /// A browser session (`ses_…`).
-    Session(String),
+    /// A browser session.
+    Session(SessionRow),
 }
 
 impl Credential {
     /// The credential's id: the key of its rate-limit bucket and of its idempotency keys.
     pub fn id(&self) -> &str {
         match self {
-            Credential::Token(id) | Credential::Session(id) => id,
+            Credential::Token(id) => id,
+            Credential::Session(session) => &session.id,
         }
     }
 }
@@ -73,32 +74,32 @@ pub struct Authenticated {
 pub struct Unauthenticated(pub String);
 
 /// The middleware.
-pub async fn authenticate(
-    State(gate): State<Arc<Gate>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn authenticate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "local".into());
-    // The body is not `Sync`: hand `resolve` what it reads, not the request.
-    let method = request.method().clone();
-    let headers = request.headers().clone();
-    let resolved = match resolve(&gate.app, &method, &headers).await {
+    // The body is not `Sync`: hold it apart while `resolve` reads the head.
+    let (mut parts, body) = request.into_parts();
+    let resolved = match resolve(&gate.app, &parts.method, &parts.headers).await {
         Ok(resolved) => resolved,
         Err(e) => return ApiError(e).into_response(),
     };
+    let path = parts.uri.path();
+    // Calls without a credential are limited per address only on the API: webhook deliveries
+    // and OAuth redirects come from providers, in bursts that are theirs to decide.
     let bucket = match &resolved {
-        Ok(caller) => caller.credential.id().to_string(),
-        Err(_) => format!("addr:{address}"),
+        Ok(caller) => Some(caller.credential.id().to_string()),
+        Err(_) if path.starts_with("/api/") => Some(format!("addr:{address}")),
+        Err(_) => None,
     };
-    let remaining = match gate.limits.take(&bucket, gate.config.rate) {
-        Verdict::Allowed { remaining } => remaining,
-        Verdict::Limited { retry_after } => return limited(retry_after),
+    let remaining = match bucket.map(|b| gate.limits.take(&b, gate.config.rate)) {
+        Some(Verdict::Limited { retry_after }) => return limited(retry_after),
+        Some(Verdict::Allowed { remaining }) => Some(remaining),
+        None => None,
     };
-    if request.method() == Method::POST && request.uri().path() == "/api/session" {
+    if parts.method == Method::POST && path == "/api/session" {
         if let Verdict::Limited { retry_after } = gate
             .limits
             .take(&format!("sign-in:{address}"), Rate::SIGN_IN)
@@ -108,17 +109,18 @@ pub async fn authenticate(
     }
     match resolved {
         Ok(caller) => {
-            request.extensions_mut().insert(caller);
+            parts.extensions.insert(caller);
         }
         Err(why) => {
-            request.extensions_mut().insert(why);
+            parts.extensions.insert(why);
         }
     }
+    let request = Request::from_parts(parts, body);
     let mut response = next.run(request).await;
     if let Ok(limit) = HeaderValue::from_str(&gate.config.rate.burst.to_string()) {
         response.headers_mut().insert("ratelimit-limit", limit);
     }
-    if let Ok(left) = HeaderValue::from_str(&remaining.to_string()) {
+    if let Some(Ok(left)) = remaining.map(|r| HeaderValue::from_str(&r.to_string())) {
         response.headers_mut().insert("ratelimit-remaining", left);
     }
     response
@@ -210,7 +212,7 @@ async fn resolve(
             .get(sessions::CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        if !sessions::same_token(sent, &sessions::csrf_token(&cookie)) {
+        if !sessions::csrf_matches(&cookie, sent) {
             return Err(AppError::new(
                 "csrf_failed",
                 403,
@@ -220,6 +222,6 @@ async fn resolve(
     }
     Ok(Ok(Authenticated {
         user,
-        credential: Credential::Session(session.id),
+        credential: Credential::Session(session),
     }))
 }

@@ -54,7 +54,7 @@ async fn list(
     Caller(_caller): Caller,
 ) -> Result<Json<Value>, ApiError> {
     let mut list = Vec::new();
-    for installed in app.store.connectors().await.map_err(AppError::from)? {
+    for installed in app.store.connectors().await? {
         if let Some(connector) = app.catalog.get(&installed.id) {
             list.push(view(&app, &connector, &installed));
         } else if installed.status == "pending" {
@@ -99,10 +99,7 @@ async fn update(
     App::require_admin(&user)?;
     app.connector(&id)?;
     if let Some(allow) = body.allow_private_network {
-        app.store
-            .set_allow_private_network(&id, allow)
-            .await
-            .map_err(AppError::from)?;
+        app.store.set_allow_private_network(&id, allow).await?;
         tracing::info!(admin = %user.name, connector = %id, allow, "private-network access changed");
     }
     Ok(Json(summary(&app, &id).await?))
@@ -151,9 +148,6 @@ async fn delete_oauth_app(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     App::require_admin(&user)?;
-    app.store
-        .delete_oauth_app(&id)
-        .await
-        .map_err(AppError::from)?;
+    app.store.delete_oauth_app(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

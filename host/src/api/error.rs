@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::app::AppError;
+use crate::store::StoreError;
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -15,6 +16,12 @@ pub struct ApiError(pub AppError);
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         ApiError(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError(e.into())
     }
 }
 

@@ -47,11 +47,11 @@ pub async fn idempotent(State(gate): State<Arc<Gate>>, request: Request, next: N
 async fn run_once(
     app: &App,
     caller: &Authenticated,
-    key: &HeaderValue,
+    header: &HeaderValue,
     request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    let key = key
+    let key = header
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()))
@@ -125,10 +125,7 @@ async fn run_once(
     app.store
         .finish_idempotency_key(&id, status.as_u16())
         .await?;
-    parts.headers.insert(
-        "idempotency-key",
-        HeaderValue::from_str(&key).map_err(|e| AppError::internal(e.to_string()))?,
-    );
+    parts.headers.insert(HEADER, header.clone());
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 

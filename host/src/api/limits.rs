@@ -54,21 +54,13 @@ struct Bucket {
 }
 
 /// Buckets by key.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RateLimits {
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 /// Buckets idle this long are full again and can be forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        RateLimits {
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-}
 
 impl RateLimits {
     /// Takes one call from `key`'s bucket.

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::extract::{Caller, JsonBody};
 use super::ApiError;
-use crate::app::{App, AppError};
+use crate::app::App;
 use crate::packages::InstallOutcome;
 
 pub fn routes() -> OpenApiRouter<Arc<App>> {
@@ -151,8 +151,8 @@ async fn versions(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     App::require_admin(&user)?;
-    let installed = app.store.connector(&id).await.map_err(AppError::from)?;
-    let packages = app.store.packages_of(&id).await.map_err(AppError::from)?;
+    let installed = app.store.connector(&id).await?;
+    let packages = app.store.packages_of(&id).await?;
     Ok(Json(
         json!({ "installed": installed, "versions": packages }),
     ))
@@ -166,11 +166,7 @@ async fn publishers(
     Caller(user): Caller,
 ) -> Result<Json<Value>, ApiError> {
     App::require_admin(&user)?;
-    let list = app
-        .store
-        .trusted_publishers()
-        .await
-        .map_err(AppError::from)?;
+    let list = app.store.trusted_publishers().await?;
     let list: Vec<Value> = list
         .into_iter()
         .map(|(name, key)| json!({ "name": name, "public_key": key }))
@@ -210,9 +206,6 @@ async fn untrust(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     App::require_admin(&user)?;
-    app.store
-        .untrust_publisher(&name)
-        .await
-        .map_err(AppError::from)?;
+    app.store.untrust_publisher(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

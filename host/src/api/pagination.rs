@@ -25,19 +25,23 @@ impl PageQuery {
 
     /// The position the cursor names: (creation time, id).
     pub fn position(&self) -> Result<Option<(i64, String)>, AppError> {
-        let Some(cursor) = self.cursor.as_deref().filter(|c| !c.is_empty()) else {
-            return Ok(None);
-        };
-        let bad = || {
-            AppError::invalid("`cursor` is not one this API gave (use `next_cursor` as it came)")
-        };
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(cursor)
-            .map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let (at, id) = text.split_once(':').ok_or_else(bad)?;
-        Ok(Some((at.parse().map_err(|_| bad())?, id.to_string())))
+        position(self.cursor.as_deref())
     }
+}
+
+/// The position a cursor names: (creation time, id); none for no cursor.
+pub fn position(cursor: Option<&str>) -> Result<Option<(i64, String)>, AppError> {
+    let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let bad =
+        || AppError::invalid("`cursor` is not one this API gave (use `next_cursor` as it came)");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (at, id) = text.split_once(':').ok_or_else(bad)?;
+    Ok(Some((at.parse().map_err(|_| bad())?, id.to_string())))
 }
 
 /// The cursor of a position.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::Caller;
-use super::pagination::{cursor, page, with_cursor, PageQuery};
+use super::pagination::{self, cursor, page, with_cursor, PageQuery};
 use super::ApiError;
 use crate::app::{App, AppError};
 use crate::engine::webhook::MAX_DELIVERY_BYTES;
@@ -186,9 +186,10 @@ struct RunRequest {
     input: Option<Value>,
 }
 
-/// Runs a scenario now; `?wait=true` answers when it ends.
+/// Queues a run of a scenario now; follow it at `GET /api/runs/{id}`.
 #[utoipa::path(post, path = "/api/scenarios/{id}/run", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")), request_body(content = Object, description = "`{\"input\": …}`: the item of a manual run"),
-    responses((status = 202, description = "The run (200 when waited for)", body = Object)))]
+    responses((status = 202, description = "`{\"run\", \"new\": true}`: the queued run", body = Object),
+              (status = 200, description = "`{\"run\", \"new\": false}`: a poll run was already queued or running, and this is it", body = Object)))]
 async fn run(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -230,11 +231,7 @@ async fn runs(
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let position = PageQuery {
-        limit: None,
-        cursor: q.cursor.clone(),
-    }
-    .position()?;
+    let position = pagination::position(q.cursor.as_deref())?;
     let runs = app
         .list_runs(&user, q.scenario.as_deref(), limit, position)
         .await?;

@@ -66,10 +66,7 @@ async fn sign_in(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("unknown");
     let opened = app.sign_in(&body.name, &body.password, agent).await?;
-    let cookie = sessions::set_cookie(
-        Some(&opened.token),
-        app.config.public_url.starts_with("https:"),
-    );
+    let cookie = sessions::set_cookie(Some(&opened.token), &app.config.public_url);
     let view = SessionView {
         user: opened.user,
         session: Some(opened.row),
@@ -82,31 +79,21 @@ async fn sign_in(
 #[utoipa::path(get, path = "/api/session", tag = "accounts",
     responses((status = 200, body = SessionView)))]
 async fn current(
-    State(app): State<Arc<App>>,
     headers: HeaderMap,
     CallerWith(user, credential): CallerWith,
-) -> Result<Json<SessionView>, ApiError> {
-    let (session, csrf_token) = match &credential {
-        Credential::Session(id) => {
-            let session = app
-                .store
-                .sessions(&user.id)
-                .await
-                .map_err(|e| ApiError(e.into()))?
-                .into_iter()
-                .find(|s| &s.id == id);
-            (
-                session,
-                sessions::cookie_of(&headers).map(|c| sessions::csrf_token(&c)),
-            )
-        }
+) -> Json<SessionView> {
+    let (session, csrf_token) = match credential {
+        Credential::Session(session) => (
+            Some(session),
+            sessions::cookie_of(&headers).map(|c| sessions::csrf_token(&c)),
+        ),
         Credential::Token(_) => (None, None),
     };
-    Ok(Json(SessionView {
+    Json(SessionView {
         user,
         session,
         csrf_token,
-    }))
+    })
 }
 
 /// Signs out: ends this browser's session and clears its cookie.
@@ -116,13 +103,10 @@ async fn sign_out(
     State(app): State<Arc<App>>,
     CallerWith(user, credential): CallerWith,
 ) -> Result<Response, ApiError> {
-    if let Credential::Session(id) = &credential {
-        app.store
-            .delete_session(&user.id, id)
-            .await
-            .map_err(|e| ApiError(e.into()))?;
+    if let Credential::Session(session) = &credential {
+        app.store.delete_session(&user.id, &session.id).await?;
     }
-    let cookie = sessions::set_cookie(None, app.config.public_url.starts_with("https:"));
+    let cookie = sessions::set_cookie(None, &app.config.public_url);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
@@ -138,11 +122,7 @@ async fn list_sessions(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
 ) -> Result<Json<Sessions>, ApiError> {
-    let sessions = app
-        .store
-        .sessions(&user.id)
-        .await
-        .map_err(|e| ApiError(e.into()))?;
+    let sessions = app.store.sessions(&user.id).await?;
     Ok(Json(Sessions { sessions }))
 }
 
@@ -155,10 +135,7 @@ async fn end_session(
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.store
-        .delete_session(&user.id, &id)
-        .await
-        .map_err(|e| ApiError(e.into()))?;
+    app.store.delete_session(&user.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -222,11 +199,7 @@ async fn list_consents(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
 ) -> Result<Json<Consents>, ApiError> {
-    let consents = app
-        .store
-        .consents(&user.id)
-        .await
-        .map_err(|e| ApiError(e.into()))?;
+    let consents = app.store.consents(&user.id).await?;
     Ok(Json(Consents { consents }))
 }
 
@@ -239,10 +212,7 @@ async fn revoke_consent(
     Caller(user): Caller,
     Path(connector): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.store
-        .revoke_consent(&user.id, &connector)
-        .await
-        .map_err(|e| ApiError(e.into()))?;
+    app.store.revoke_consent(&user.id, &connector).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

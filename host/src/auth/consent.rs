@@ -49,22 +49,7 @@ impl App {
         user: &User,
         connector_id: &str,
     ) -> Result<ConsentRequest, AppError> {
-        let connector = self.connector(connector_id)?;
-        let manifest = connector.manifest();
-        let oauth_scopes = match &manifest.auth {
-            crate::manifest::Auth::OAuth2(o) => o.scopes.clone(),
-            _ => Vec::new(),
-        };
-        let mut request = ConsentRequest {
-            connector: manifest.id.clone(),
-            name: manifest.name.clone(),
-            publisher: manifest.publisher.clone(),
-            hosts: manifest.capabilities.hosts.clone(),
-            auth: manifest.auth.kind().to_string(),
-            oauth_scopes,
-            private_network: manifest.capabilities.private_network,
-            granted: None,
-        };
+        let mut request = self.consent_shown(connector_id)?;
         let scope = request.scope();
         request.granted = self
             .store
@@ -80,12 +65,34 @@ impl App {
         user: &User,
         connector_id: &str,
     ) -> Result<ConsentRequest, AppError> {
-        let request = self.consent_request(user, connector_id).await?;
-        self.store
+        let mut request = self.consent_shown(connector_id)?;
+        let granted = self
+            .store
             .grant_consent(&user.id, connector_id, &request.scope())
             .await?;
+        request.granted = Some(granted);
         tracing::info!(user = %user.name, connector = %connector_id, "consent given");
-        self.consent_request(user, connector_id).await
+        Ok(request)
+    }
+
+    /// What the installed connector reaches, as the user is shown it.
+    fn consent_shown(&self, connector_id: &str) -> Result<ConsentRequest, AppError> {
+        let connector = self.connector(connector_id)?;
+        let manifest = connector.manifest();
+        let oauth_scopes = match &manifest.auth {
+            crate::manifest::Auth::OAuth2(o) => o.scopes.clone(),
+            _ => Vec::new(),
+        };
+        Ok(ConsentRequest {
+            connector: manifest.id.clone(),
+            name: manifest.name.clone(),
+            publisher: manifest.publisher.clone(),
+            hosts: manifest.capabilities.hosts.clone(),
+            auth: manifest.auth.kind().to_string(),
+            oauth_scopes,
+            private_network: manifest.capabilities.private_network,
+            granted: None,
+        })
     }
 
     /// Refuses unless `user` has agreed to connect `connector_id` as it is now; `given` is a

@@ -5,7 +5,8 @@
 //! derived from the cookie and handed out only to same-origin script (`GET /api/session`).
 
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use super::{api_tokens, passwords};
 use crate::app::{App, AppError};
@@ -30,22 +31,27 @@ fn generate() -> (String, String) {
     (token, hash)
 }
 
-/// The CSRF token of a session: a one-way function of its cookie, so nothing more is stored
-/// and it changes with every new session.
-pub fn csrf_token(session_token: &str) -> String {
-    let mut digest = Sha256::new();
-    digest.update(b"heph csrf token\0");
-    digest.update(session_token.as_bytes());
-    hex::encode(digest.finalize())
+/// The MAC a session's CSRF token is made of, keyed by its cookie.
+fn csrf_mac(session_token: &str) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(session_token.as_bytes()).ok()?;
+    mac.update(b"heph csrf token");
+    Some(mac)
 }
 
-/// Compares two tokens in time independent of where they differ.
-pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// The CSRF token of a session: an HMAC keyed by its cookie, so nothing more is stored and it
+/// changes with every new session.
+pub fn csrf_token(session_token: &str) -> String {
+    csrf_mac(session_token)
+        .map(|mac| hex::encode(mac.finalize().into_bytes()))
+        .unwrap_or_default()
+}
+
+/// Whether `sent` is the CSRF token of the session (compared in constant time).
+pub fn csrf_matches(session_token: &str, sent: &str) -> bool {
+    match (csrf_mac(session_token), hex::decode(sent)) {
+        (Some(mac), Ok(sent)) => mac.verify_slice(&sent).is_ok(),
+        _ => false,
+    }
 }
 
 /// The session cookie of a request's `Cookie` headers.
@@ -61,10 +67,14 @@ pub fn cookie_of(headers: &http::HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The `Set-Cookie` value that stores a session (`None`: that clears it). `secure` adds
-/// `Secure`, for servers reached over https.
-pub fn set_cookie(token: Option<&str>, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
+/// The `Set-Cookie` value that stores a session (`None`: that clears it). A server reached
+/// over https (its public URL says) adds `Secure`.
+pub fn set_cookie(token: Option<&str>, public_url: &str) -> String {
+    let secure = if public_url.starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
     match token {
         Some(token) => format!(
             "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
@@ -135,11 +145,7 @@ impl App {
         let target = self.store.user(user_id).await?;
         if let Some(by) = by {
             if by.id == target.id {
-                let (_, stored) = self
-                    .store
-                    .user_with_password(&target.name)
-                    .await?
-                    .unwrap_or((target.clone(), None));
+                let stored = self.store.password_hash(&target.id).await?;
                 // A user without a password yet (made by an API token) may set a first one.
                 if stored.is_some()
                     && !passwords::verify(current.unwrap_or_default().to_string(), stored).await
@@ -176,9 +182,11 @@ mod tests {
         assert_eq!(cookie_of(&headers).as_deref(), Some("hephs_abc"));
         assert_ne!(csrf_token("hephs_abc"), csrf_token("hephs_abd"));
         assert_eq!(csrf_token("hephs_abc").len(), 64);
-        assert!(same_token(&csrf_token("a"), &csrf_token("a")));
-        assert!(!same_token(&csrf_token("a"), &csrf_token("b")));
-        assert!(!same_token("abc", "ab"));
+        assert!(csrf_matches("hephs_abc", &csrf_token("hephs_abc")));
+        assert!(!csrf_matches("hephs_abc", &csrf_token("hephs_abd")));
+        assert!(!csrf_matches("hephs_abc", &csrf_token("hephs_abc")[..62]));
+        assert!(!csrf_matches("hephs_abc", "not hex"));
+        assert!(!csrf_matches("hephs_abc", ""));
         headers.insert(
             http::header::COOKIE,
             http::HeaderValue::from_static("heph_session="),
@@ -188,10 +196,11 @@ mod tests {
 
     #[test]
     fn cookies_are_http_only_and_same_site() {
-        let set = set_cookie(Some("t"), true);
+        let set = set_cookie(Some("t"), "https://heph.example.com");
         assert!(
             set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.ends_with("Secure")
         );
-        assert!(set_cookie(None, false).contains("Max-Age=0"));
+        let cleared = set_cookie(None, "http://127.0.0.1:8080");
+        assert!(cleared.contains("Max-Age=0") && !cleared.contains("Secure"));
     }
 }

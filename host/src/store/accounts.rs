@@ -81,7 +81,7 @@ fn consent_from(r: &sqlx::any::AnyRow) -> Result<ConsentRow, StoreError> {
 const IN_FLIGHT_FOR_MS: i64 = 5 * 60_000;
 
 /// How long an answer is kept for replays.
-pub const IDEMPOTENCY_KEPT_MS: i64 = 24 * 3_600_000;
+const IDEMPOTENCY_KEPT_MS: i64 = 24 * 3_600_000;
 
 impl Store {
     /// Sets (or with `None` removes) a user's password hash.
@@ -116,6 +116,16 @@ impl Store {
             Some(row) => Ok(Some((user_from(&row)?, row.try_get("password_hash")?))),
             None => Ok(None),
         }
+    }
+
+    /// A user's password hash (`None`: they have no password yet).
+    pub async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user `{user_id}`")))?;
+        Ok(row.try_get("password_hash")?)
     }
 
     /// Opens a session.
@@ -234,23 +244,21 @@ impl Store {
         new_id: &str,
     ) -> Result<IdempotencyClaim, StoreError> {
         let now = now_ms();
-        // Forget answers past their time, and requests that never finished (a crash).
-        let stale = sqlx::query(
-            "SELECT id FROM idempotency_keys WHERE created_at < $1 \
-             OR (status IS NULL AND created_at < $2)",
-        )
+        // Forget answers past their time, and requests that never finished (a crash): their
+        // sealed bodies first, then the keys.
+        let stale = "created_at < $1 OR (status IS NULL AND created_at < $2)";
+        sqlx::query(&format!(
+            "DELETE FROM secrets WHERE owner IN (SELECT id FROM idempotency_keys WHERE {stale})"
+        ))
         .bind(now - IDEMPOTENCY_KEPT_MS)
         .bind(now - IN_FLIGHT_FOR_MS)
-        .fetch_all(&self.pool)
+        .execute(&self.pool)
         .await?;
-        for row in stale {
-            let id: String = row.try_get("id")?;
-            sqlx::query("DELETE FROM idempotency_keys WHERE id = $1")
-                .bind(&id)
-                .execute(&self.pool)
-                .await?;
-            self.delete_secrets(&id).await?;
-        }
+        sqlx::query(&format!("DELETE FROM idempotency_keys WHERE {stale}"))
+            .bind(now - IDEMPOTENCY_KEPT_MS)
+            .bind(now - IN_FLIGHT_FOR_MS)
+            .execute(&self.pool)
+            .await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (owner, idem_key, id, request_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner, idem_key) DO NOTHING",
@@ -314,19 +322,24 @@ impl Store {
         user_id: &str,
         connector_id: &str,
         scope: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<ConsentRow, StoreError> {
+        let granted = ConsentRow {
+            connector_id: connector_id.into(),
+            scope: scope.into(),
+            granted_at: now_ms(),
+        };
         sqlx::query(
             "INSERT INTO consents (user_id, connector_id, scope, granted_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, connector_id) \
              DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
         )
         .bind(user_id)
-        .bind(connector_id)
-        .bind(scope)
-        .bind(now_ms())
+        .bind(&granted.connector_id)
+        .bind(&granted.scope)
+        .bind(granted.granted_at)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(granted)
     }
 
     /// The scope a user consented to for a connector, if any.
