@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod idempotency;
 pub mod limits;
+mod mappings;
 mod packages;
 mod pagination;
 mod scenarios;
@@ -45,6 +46,7 @@ pub fn router(app: Arc<App>, config: ApiConfig) -> Router {
     let document = Arc::new(docs::finish(document));
     Router::new()
         .merge(routes)
+        .merge(crate::ui::router())
         .route("/health", get(health))
         .route(
             "/api/openapi.json",
@@ -78,6 +80,7 @@ fn documented_routes() -> OpenApiRouter<Arc<App>> {
         .merge(packages::routes())
         .merge(connections::routes())
         .merge(scenarios::routes())
+        .merge(mappings::routes())
 }
 
 /// For load balancers and start-up checks; outside `/api`, it says nothing about the data.

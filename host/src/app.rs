@@ -31,6 +31,8 @@ pub struct AppConfig {
     pub refresh_margin: Duration,
     /// The engine's workers and leases.
     pub engine: crate::engine::EngineConfig,
+    /// The registry admins browse and install from when they name none (`HEPH_REGISTRY`).
+    pub registry: Option<String>,
 }
 
 impl AppConfig {
@@ -45,6 +47,7 @@ impl AppConfig {
             runtime: RuntimeConfig::default(),
             refresh_margin: Duration::from_secs(60),
             engine: Default::default(),
+            registry: None,
         }
     }
 }

@@ -343,6 +343,23 @@ impl App {
             .await)
     }
 
+    /// Reads the first page of a polling trigger, from its start, and keeps no cursor: the
+    /// sample items a scenario builder maps from.
+    pub async fn sample_trigger(
+        self: &Arc<Self>,
+        user: &User,
+        id: &str,
+        trigger: &str,
+        config: &Value,
+    ) -> Result<CallOutcome<crate::runtime::PollPage>, AppError> {
+        let row = self.store.connection(&user.id, id).await?;
+        let (connector, context, credentials) = self.prepare_call(&row).await?;
+        let outcome = connector.poll(&context, trigger, config, None).await;
+        Ok(self
+            .record_use(&row, outcome, credentials.as_deref(), false, false)
+            .await)
+    }
+
     /// The connector, the call context and (for stored credentials) the credential source.
     async fn prepare_call(
         self: &Arc<Self>,

@@ -18,4 +18,5 @@ pub mod manifest;
 pub mod packages;
 pub mod runtime;
 pub mod store;
+pub mod ui;
 pub mod vault;

@@ -3,6 +3,7 @@
 //! admin approves (`review`), and installing, approving, upgrading, rolling back and removing
 //! (`lifecycle`, as methods of [`crate::app::App`]).
 
+mod browse;
 pub mod check;
 mod lifecycle;
 mod review;

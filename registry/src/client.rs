@@ -153,6 +153,12 @@ impl RegistryClient {
         .await
     }
 
+    /// One connector with all its versions, newest first.
+    pub async fn connector(&self, name: &str) -> Result<Value, ClientError> {
+        self.json(self.http.get(format!("{}/v1/connectors/{name}", self.base)))
+            .await
+    }
+
     /// One version's listing (`latest` for the newest not yanked).
     pub async fn version(&self, name: &str, version: &str) -> Result<Value, ClientError> {
         self.json(

@@ -2,6 +2,7 @@
 //!
 //! - `accounts`: sessions, CSRF, scopes, access between users, consent, idempotency, rate
 //!   limits, pages and the OpenAPI document, through `heph serve`.
+//! - `dashboard`: the web dashboard in a real headless Chromium, from install to import.
 //! - `sandbox`: hostile connectors, one per attack.
 //! - `wordpress`: the WordPress connector against a real WordPress.
 //! - `cli`: the `heph` command line as a user runs it.
@@ -19,6 +20,7 @@ mod cli;
 mod connections;
 mod connectors;
 mod credentials;
+mod dashboard;
 mod engine;
 mod engine_crash;
 mod google_calendar;

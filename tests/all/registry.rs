@@ -160,13 +160,13 @@ async fn items_api() -> (Upstream, Arc<Mutex<Vec<Value>>>) {
 }
 
 /// `heph registry serve` on a free loopback port.
-struct RegistryProcess {
-    url: String,
+pub(crate) struct RegistryProcess {
+    pub(crate) url: String,
     child: Child,
 }
 
 impl RegistryProcess {
-    fn start(dir: &Path) -> RegistryProcess {
+    pub(crate) fn start(dir: &Path) -> RegistryProcess {
         let mut child = Command::new(heph_binary())
             .args(["registry", "serve", "--listen", "127.0.0.1:0", "--dir"])
             .arg(dir)

@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{Caller, JsonBody};
@@ -26,6 +27,7 @@ pub fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(test))
         .routes(routes!(reauthorize))
         .routes(routes!(run_action))
+        .routes(routes!(sample_trigger))
         .routes(routes!(callback))
 }
 
@@ -120,14 +122,56 @@ async fn run_action(
     JsonBody(input): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let outcome = app.call_action(&user, &id, &action, &input).await?;
-    let requests: Vec<Value> = outcome
-        .log
-        .requests
+    Ok(answer(
+        outcome.log.requests.as_slice(),
+        outcome.result.map(|output| json!({ "output": output })),
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct SampleQuery {
+    /// How many items to return (1–20, default 3).
+    limit: Option<usize>,
+}
+
+/// Reads the first page of a polling trigger through this connection and returns its first items, keeping no cursor: the samples a scenario's mapping is built from.
+#[utoipa::path(post, path = "/api/connections/{id}/triggers/{trigger}/sample", tag = "connections",
+    params(("id" = String, Path, description = "`con_…`"), ("trigger" = String, Path, description = "The polling trigger's name"), SampleQuery),
+    request_body(content = Object, description = "The trigger's configuration"),
+    responses((status = 200, description = "`items` (`{id, data}`) and the outbound `requests`", body = Object),
+              (status = 502, description = "The connector failed: `error` with its code and the requests", body = Object)))]
+async fn sample_trigger(
+    State(app): State<Arc<App>>,
+    Caller(user): Caller,
+    Path((id, trigger)): Path<(String, String)>,
+    Query(query): Query<SampleQuery>,
+    JsonBody(config): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let outcome = app.sample_trigger(&user, &id, &trigger, &config).await?;
+    let limit = query.limit.unwrap_or(3).clamp(1, 20);
+    Ok(answer(
+        outcome.log.requests.as_slice(),
+        outcome
+            .result
+            .map(|page| json!({"items": page.items.into_iter().take(limit).collect::<Vec<_>>()})),
+    ))
+}
+
+/// A connector call's answer: its result with the outbound requests, or a 502 with both.
+fn answer(
+    log: &[crate::runtime::call_log::OutboundRecord],
+    result: Result<Value, crate::runtime::CallError>,
+) -> Response {
+    let requests: Vec<Value> = log
         .iter()
         .map(|r| json!({"method": r.method, "url": r.url, "status": r.status, "error": r.error}))
         .collect();
-    Ok(match outcome.result {
-        Ok(output) => Json(json!({"output": output, "requests": requests})).into_response(),
+    match result {
+        Ok(Value::Object(mut fields)) => {
+            fields.insert("requests".into(), json!(requests));
+            Json(Value::Object(fields)).into_response()
+        }
+        Ok(other) => Json(json!({"output": other, "requests": requests})).into_response(),
         Err(e) => (
             StatusCode::BAD_GATEWAY,
             Json(json!({"error": {
@@ -137,7 +181,7 @@ async fn run_action(
             }})),
         )
             .into_response(),
-    })
+    }
 }
 
 /// Starts connecting an OAuth account: answers the URL to open in the browser.

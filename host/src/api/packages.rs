@@ -27,6 +27,8 @@ pub fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(versions))
         .routes(routes!(publishers, trust))
         .routes(routes!(untrust))
+        .routes(routes!(registry_search))
+        .routes(routes!(registry_connector))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -37,8 +39,9 @@ struct InstallBody {
     /// A version, or `latest` (the default).
     #[serde(default)]
     version: Option<String>,
-    /// The registry's URL.
-    registry: String,
+    /// The registry's URL (default: the server's, `heph serve --registry`).
+    #[serde(default)]
+    registry: Option<String>,
     /// The admin approves what the review shows.
     #[serde(default)]
     approve: bool,
@@ -62,7 +65,13 @@ async fn install(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let version = body.version.as_deref().unwrap_or("latest");
     let done = app
-        .install_from_registry(&user, &body.registry, &body.name, version, body.approve)
+        .install_from_registry(
+            &user,
+            body.registry.as_deref(),
+            &body.name,
+            version,
+            body.approve,
+        )
         .await?;
     Ok(outcome(done))
 }
@@ -208,4 +217,50 @@ async fn untrust(
     App::require_admin(&user)?;
     app.store.untrust_publisher(&name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct RegistryQuery {
+    /// Words to look for in names, titles, descriptions and publishers (default: every connector).
+    #[serde(default)]
+    q: String,
+    /// The registry's URL (default: the server's, `heph serve --registry`).
+    registry: Option<String>,
+}
+
+/// Searches the registry (admins): each connector with its versions, capabilities and what is installed here.
+#[utoipa::path(get, path = "/api/registry/connectors", tag = "connectors", params(RegistryQuery),
+    responses((status = 200, description = "`{\"registry\", \"connectors\": [...]}`", body = Object)))]
+async fn registry_search(
+    State(app): State<Arc<App>>,
+    Caller(user): Caller,
+    Query(query): Query<RegistryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (registry, connectors) = app
+        .registry_search(&user, query.registry.as_deref(), &query.q)
+        .await?;
+    Ok(Json(
+        json!({ "registry": registry, "connectors": connectors }),
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct RegistryNamed {
+    /// The registry's URL (default: the server's).
+    registry: Option<String>,
+}
+
+/// One connector of the registry with all its versions (admins).
+#[utoipa::path(get, path = "/api/registry/connectors/{name}", tag = "connectors", params(("name" = String, Path, description = "The connector's name in the registry")), params(RegistryNamed),
+    responses((status = 200, description = "The connector, its versions and `installed`", body = Object)))]
+async fn registry_connector(
+    State(app): State<Arc<App>>,
+    Caller(user): Caller,
+    Path(name): Path<String>,
+    Query(query): Query<RegistryNamed>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        app.registry_connector(&user, query.registry.as_deref(), &name)
+            .await?,
+    ))
 }

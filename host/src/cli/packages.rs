@@ -131,7 +131,7 @@ pub(super) async fn run(command: LifecycleCommand, global: &Global) -> anyhow::R
                     bail!("say which registry to install `{package}` from: --registry URL (or HEPH_REGISTRY)");
                 };
                 let (name, version) = package.split_once('@').unwrap_or((&package, "latest"));
-                app.install_from_registry(&admin, &registry, name, version, approve)
+                app.install_from_registry(&admin, Some(&registry), name, version, approve)
                     .await?
             };
             print_review(outcome.review());

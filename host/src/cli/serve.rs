@@ -20,6 +20,10 @@ pub(super) struct ServeArgs {
     /// minute; bursts of a sixth of it are allowed. Over it: 429 with `Retry-After`.
     #[arg(long, env = "HEPH_API_RATE_LIMIT", default_value_t = 1200)]
     api_rate_limit: u32,
+    /// The registry admins browse and install connectors from in the dashboard (and through
+    /// the API when a request names none).
+    #[arg(long, env = "HEPH_REGISTRY")]
+    registry: Option<String>,
 }
 
 /// Logs go to stderr; `HEPH_LOG` filters them (default `info`).
@@ -39,6 +43,7 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
     init_logging();
     let mut config = app_config(global)?;
     config.engine.workers = args.workers;
+    config.registry = args.registry.clone();
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
