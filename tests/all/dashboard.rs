@@ -217,3 +217,48 @@ fn an_admin_installs_wordpress_and_a_member_imports_its_users_in_the_browser() {
         .unwrap_or_default();
     assert!(pages.len() >= 15, "a screenshot of each page: {pages:?}");
 }
+
+/// The pieces the dashboard stands on, through the API: the page and its policy, a mapping's
+/// preview (its result, and each broken field named), and clear refusals for a registry that
+/// is not set and a trigger sample through a connection that is not there.
+#[test]
+fn the_dashboard_page_and_the_calls_behind_the_builder() {
+    let server = HephServer::start(ServerOptions::default());
+    let api = server.api(&server.admin_token);
+    tokio().block_on(async {
+        let page = reqwest::get(format!("{}/", server.url)).await.expect("the page");
+        assert_eq!(page.status(), 200);
+        let policy = page.headers()["content-security-policy"].to_str().unwrap_or_default().to_string();
+        assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(page.text().await.unwrap_or_default().contains("/ui/app.js"));
+        let script = reqwest::get(format!("{}/ui/views/builder.js", server.url)).await.expect("a script");
+        assert_eq!(script.headers()["content-type"], "text/javascript");
+        let missing = reqwest::get(format!("{}/ui/nothing.js", server.url)).await.expect("an answer");
+        assert_eq!(missing.status(), 404);
+
+        let context = json!({"trigger": {"email": "Zoë@Example.ORG", "id": 7}, "trigger_id": "7"});
+        let (status, body) = api
+            .post("/api/mappings/preview", json!({"mapping": {"email": "{{ trigger.email | lower }}", "id": "{{ trigger.id }}", "label": "user {{ trigger_id }}"}, "context": context}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["output"], json!({"email": "zoë@example.org", "id": 7, "label": "user 7"}));
+        let (status, body) = api
+            .post("/api/mappings/preview", json!({"mapping": {"ok": "{{ trigger.id }}", "bad": {"deep": "{{ trigger.id | }}"}}, "context": context}))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error"]["details"]["fields"]["bad.deep"].as_str().unwrap_or("").contains("syntax"), "{body}");
+        let (status, body) = api
+            .post("/api/mappings/preview", json!({"mapping": "{{ trigger.id | int(base='x') }}", "context": context}))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "mapping_failed", "{body}");
+
+        let (status, body) = api.get("/api/registry/connectors?q=word").await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "registry_missing", "{body}");
+        let (status, body) = api
+            .post("/api/connections/con_nothing/triggers/users/sample", json!({}))
+            .await;
+        assert_eq!(status, 404, "{body}");
+    });
+}
