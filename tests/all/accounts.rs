@@ -430,10 +430,19 @@ fn every_documented_operation_is_served_and_fails_in_the_documented_shape() {
         assert!(operations >= 55, "{operations} operations documented");
 
         // What schemathesis found: an empty registry URL was a 502, not the caller's error.
+        // Empty now means "the server's registry", and this server has none.
         let (status, refused) = api
             .post(
                 "/api/connectors/install",
                 json!({"name": "", "registry": ""}),
+            )
+            .await;
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!(refused["error"]["code"], "registry_missing", "{refused}");
+        let (status, refused) = api
+            .post(
+                "/api/connectors/install",
+                json!({"name": "x", "registry": "ftp://registry.example"}),
             )
             .await;
         assert_eq!(status, 400, "{refused}");

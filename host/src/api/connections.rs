@@ -225,21 +225,27 @@ async fn callback(State(app): State<Arc<App>>, Query(params): Query<CallbackPara
             StatusCode::OK,
             "Connected",
             &format!(
-                "Your {} account is connected as “{}” (status: {}). You can close this window.",
+                "Your {} account is connected as “{}” (status: {}).",
                 connection.connector,
                 connection.name,
                 connection.status.as_str()
+            ),
+            (
+                &format!("/#/connections/{}", connection.id),
+                "Open it in the dashboard",
             ),
         ),
         Err(e) => page(
             StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
             "Not connected",
             &format!("{} ({})", e.message, e.code),
+            ("/#/connections", "Back to your connections"),
         ),
     }
 }
 
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
+/// The page after the redirect, with a way back to the dashboard.
+fn page(status: StatusCode, title: &str, text: &str, (href, label): (&str, &str)) -> Response {
     let escape = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -250,9 +256,11 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · heph</title>\
          <meta name=\"viewport\" content=\"width=device-width\"></head>\
          <body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem\">\
-         <h1>{t}</h1><p>{x}</p></body></html>",
+         <h1>{t}</h1><p>{x}</p><p><a href=\"{h}\">{l}</a></p></body></html>",
         t = escape(title),
-        x = escape(text)
+        x = escape(text),
+        h = escape(href),
+        l = escape(label)
     );
     (status, Html(html)).into_response()
 }
