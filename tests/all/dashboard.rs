@@ -11,7 +11,7 @@ use heph_registry::{Contents, RegistryClient, SecretKey};
 use heph_tests::heph_server::{HephServer, ServerOptions};
 use heph_tests::tokio;
 use heph_tests::wordpress::{site_lock, wordpress};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::engine::collection;
 use super::registry::RegistryProcess;
@@ -208,10 +208,10 @@ fn an_admin_installs_wordpress_and_a_member_imports_its_users_in_the_browser() {
         let (_, theirs) = admin.get("/api/store").await;
         assert_eq!(theirs["collections"], json!([]), "{theirs}");
     });
-    let pages: Vec<Value> = std::fs::read_dir(&shots)
+    let pages: Vec<String> = std::fs::read_dir(&shots)
         .map(|d| {
             d.filter_map(Result::ok)
-                .map(|e| json!(e.file_name().to_string_lossy()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         })
         .unwrap_or_default();

@@ -88,7 +88,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pages_follow_each_other_without_gaps_or_repeats() {
+    fn pages_follow_each_other_without_gaps_or_repeats() -> Result<(), AppError> {
         let items: Vec<(i64, String)> = (0..7).map(|i| (i / 2, format!("id{i}"))).collect();
         let mut seen = Vec::new();
         let mut query = PageQuery {
@@ -96,7 +96,7 @@ mod tests {
             cursor: None,
         };
         loop {
-            let (page, next) = page(items.clone(), |i| i.clone(), &query).unwrap();
+            let (page, next) = page(items.clone(), |i| i.clone(), &query)?;
             seen.extend(page);
             match next {
                 Some(c) => query.cursor = Some(c),
@@ -112,5 +112,6 @@ mod tests {
             page(items, |i| i.clone(), &bad).unwrap_err().code,
             "invalid_input"
         );
+        Ok(())
     }
 }

@@ -84,16 +84,17 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_password_verifies_only_against_its_own_hash() {
-        let phc = hash("correct horse battery".into()).await.unwrap();
+    async fn a_password_verifies_only_against_its_own_hash() -> Result<(), AppError> {
+        let phc = hash("correct horse battery".into()).await?;
         assert!(phc.starts_with("$argon2id$"), "{phc}");
         assert!(!phc.contains("correct horse"));
         assert!(verify("correct horse battery".into(), Some(phc.clone())).await);
         assert!(!verify("correct horse battery!".into(), Some(phc.clone())).await);
         assert!(!verify("correct horse battery".into(), None).await);
         assert!(!verify("x".into(), Some("not a phc string".into())).await);
-        let again = hash("correct horse battery".into()).await.unwrap();
+        let again = hash("correct horse battery".into()).await?;
         assert_ne!(phc, again, "each hash has its own salt");
+        Ok(())
     }
 
     #[tokio::test]

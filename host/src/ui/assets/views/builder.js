@@ -183,7 +183,6 @@ export async function render(main, ctx, id) {
   state.drawSamples = drawSamples;
   drawAll(true);
   drawSamples();
-  ctx.onLeave(() => {});
 }
 
 /** Node outputs of the scenario's last run, as samples for mapping. */
