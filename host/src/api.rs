@@ -67,6 +67,7 @@ pub fn router(app: Arc<App>, config: ApiConfig) -> Router {
             idempotency::idempotent,
         ))
         .layer(middleware::from_fn_with_state(gate, authn::authenticate))
+        .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(log_request))
         .with_state(app)
 }

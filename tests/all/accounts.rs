@@ -379,6 +379,86 @@ fn lists_page_with_cursors() {
         assert_eq!(names, ["s0", "s1", "s2", "s3", "s4"]);
         let (status, bad) = api.get("/api/scenarios?cursor=%21%21").await;
         assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_input")));
+        // A size outside the documented 1–1000 is refused, not quietly changed.
+        for path in [
+            "/api/scenarios?limit=0",
+            "/api/scenarios?limit=1001",
+            "/api/runs?limit=-1",
+            "/api/store/users?limit=5000",
+            "/api/tokens?limit=2147483648",
+        ] {
+            let (status, bad) = api.get(path).await;
+            assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_input")), "{path}: {bad}");
+            assert!(bad["error"]["message"].as_str().unwrap().contains("limit"), "{bad}");
+        }
+        let (status, all) = api.get("/api/scenarios?limit=1000").await;
+        assert_eq!((status, all["scenarios"].as_array().map(Vec::len)), (200, Some(5)));
+    });
+}
+
+/// What the framework refuses on its own (a query that does not parse, a method a route does
+/// not take) and what the document's schemas forbid come back in the error shape.
+#[test]
+fn refusals_the_document_describes_come_in_the_error_shape() {
+    let server = HephServer::start(ServerOptions::default());
+    let api = server.api(&server.admin_token);
+    tokio().block_on(async {
+        let (status, bad) = api.get("/api/scenarios?limit=ten").await;
+        assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_input")), "{bad}");
+        let (status, bad) = api.delete("/api/connectors/wordpress?disable_scenarios=maybe").await;
+        assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_input")), "{bad}");
+        let (status, bad) = api.get("/api/runs/run_x?after=-1").await;
+        assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_input")), "{bad}");
+
+        let response = reqwest::Client::new()
+            .patch(format!("{}/api/tokens", server.url))
+            .bearer_auth(&server.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405);
+        let allow = response.headers().get("allow").map(|v| v.to_str().unwrap().to_string());
+        assert!(allow.as_deref().is_some_and(|a| a.contains("GET") && a.contains("POST")), "{allow:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("PATCH"), "{body}");
+
+        // Login names are ASCII, as the document's pattern says; roles are the two there are.
+        let (status, bad) = api.post("/api/users", json!({"name": "zoë"})).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(bad["error"]["message"].as_str().unwrap().contains("ASCII"), "{bad}");
+        let (status, bad) = api.post("/api/users", json!({"name": "zoe", "role": "owner"})).await;
+        assert_eq!((status, bad["error"]["code"].as_str()), (422, Some("invalid_json")), "{bad}");
+        let (status, _) = api.post("/api/users", json!({"name": "zoe", "role": "admin"})).await;
+        assert_eq!(status, 201);
+
+        // A publisher key is taken exactly as `heph keygen` prints it, not padded.
+        let key = "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+        let (status, bad) = api
+            .post("/api/publishers", json!({"name": "acme", "public_key": format!(" {key}")}))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+        let (status, body) = api
+            .post("/api/publishers", json!({"name": "acme", "public_key": key}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+
+        // Registry URLs are http(s) as written; a registry name must look like a connector's.
+        let (status, bad) = api.get("/api/registry/connectors?registry=%20HTTP://example.com").await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(bad["error"]["message"].as_str().unwrap().contains("http(s) URL"), "{bad}");
+        let (status, bad) = api
+            .post("/api/connectors/install", json!({"name": "Word Press", "registry": "http://127.0.0.1:9"}))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(bad["error"]["message"].as_str().unwrap().contains("lower-case"), "{bad}");
+
+        // A YAML definition reads as the same JSON would: a number wider than 64 bits is a float.
+        let yaml = "name: wide\ntrigger: {type: manual}\nvariables: {big: -529449292760270055145472}\nnodes:\n  - {id: t, type: transform, output: {}}\n";
+        let (status, created) = api.send_typed("POST", "/api/scenarios", "application/yaml", yaml).await;
+        assert_eq!(status, 201, "{created}");
+        let (_, scenario) = api.get("/api/scenarios/wide").await;
+        assert!(scenario["definition"]["variables"]["big"].as_f64().is_some_and(|n| n < -5.2e23), "{scenario}");
     });
 }
 
@@ -399,10 +479,10 @@ fn every_documented_operation_is_served_and_fails_in_the_documented_shape() {
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 operations += 1;
-                assert!(
-                    operation["responses"]["default"].is_object(),
-                    "{method} {path}: errors are documented"
-                );
+                // Pages for browsers (the OAuth callback) document each answer as HTML.
+                let errors_documented = operation["responses"]["default"].is_object()
+                    || operation["responses"]["4XX"]["content"]["text/html"].is_object();
+                assert!(errors_documented, "{method} {path}: errors are documented");
                 // Path parameters that name nothing: each call must be routed (not 405 or the
                 // fallback's 404 `no such endpoint`) and fail, if it fails, in the error shape.
                 let concrete = path
@@ -453,5 +533,112 @@ fn every_documented_operation_is_served_and_fails_in_the_documented_shape() {
                 .contains("http(s) URL"),
             "{refused}"
         );
+    });
+}
+
+/// Every secret the store holds, under any key.
+async fn secret_count(server: &HephServer) -> i64 {
+    let (store, _) = open_store(server).await;
+    let count = store
+        .secret_key_usage()
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    store.close().await;
+    count
+}
+
+#[test]
+fn admins_change_roles_and_delete_users_with_everything_of_theirs() {
+    let server = HephServer::start(ServerOptions::default());
+    let admin = server.api(&server.admin_token);
+    tokio().block_on(async {
+        let (_, me) = admin.get("/api/me").await;
+        let admin_id = me["id"].as_str().unwrap().to_string();
+        let secrets_before = secret_count(&server).await;
+
+        // Dora has a connection (a sealed password), a webhook scenario (a sealed URL token)
+        // made with an Idempotency-Key (a sealed answer), a run and a record.
+        let dora_token = member(&admin, "dora").await;
+        let dora = server.api(&dora_token);
+        let (_, dora_me) = dora.get("/api/me").await;
+        let dora_id = dora_me["id"].as_str().unwrap().to_string();
+        let (status, connection) = dora
+            .post("/api/connections", json!({"consent": true, "connector": "wordpress", "test": false,
+                "fields": {"site_url": "https://wp.example.test", "username": "dora", "application_password": "dora-app-password-1234"}}))
+            .await;
+        assert_eq!(status, 201, "{connection}");
+        let connection_id = connection["id"].as_str().unwrap().to_string();
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/scenarios", server.url))
+            .bearer_auth(&dora_token)
+            .header("Idempotency-Key", "dora-hook-1")
+            .json(&json!({"name": "hook", "trigger": {"type": "webhook"}, "nodes": [{"id": "t", "type": "transform", "output": {}}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        let (status, manual) = dora
+            .post("/api/scenarios", json!({"name": "manual", "trigger": {"type": "manual"}, "nodes": [{"id": "t", "type": "transform", "output": {}}]}))
+            .await;
+        assert_eq!(status, 201, "{manual}");
+        let (status, started) = dora.post("/api/scenarios/manual/run", json!({"input": {"a": 1}})).await;
+        assert_eq!(status, 202, "{started}");
+        let run_id = started["run"]["id"].as_str().unwrap().to_string();
+        crate::engine::wait_run(&dora, &run_id, 1).await;
+        assert_eq!(dora.put("/api/store/notes/n1", json!({"text": "hi"})).await.0, 200);
+        assert!(secret_count(&server).await >= secrets_before + 3);
+
+        // Roles: a member is made an admin and back; the last admin stays one.
+        let (status, promoted) = admin.patch(&format!("/api/users/{dora_id}"), json!({"role": "admin"})).await;
+        assert_eq!((status, promoted["role"].as_str()), (200, Some("admin")), "{promoted}");
+        let (status, demoted) = admin.patch(&format!("/api/users/{dora_id}"), json!({"role": "member"})).await;
+        assert_eq!((status, demoted["role"].as_str()), (200, Some("member")), "{demoted}");
+        let (status, refused) = admin.patch(&format!("/api/users/{admin_id}"), json!({"role": "member"})).await;
+        assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("last_admin")), "{refused}");
+        let (status, refused) = admin.patch(&format!("/api/users/{dora_id}"), json!({"role": "owner"})).await;
+        assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("invalid_json")), "{refused}");
+        assert_eq!(admin.patch("/api/users/usr_nobody", json!({"role": "admin"})).await.0, 404);
+
+        // Who may delete whom, and when.
+        assert_eq!(dora.delete(&format!("/api/users/{admin_id}")).await.0, 403, "members may not");
+        let (status, refused) = admin.delete(&format!("/api/users/{admin_id}")).await;
+        assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("cannot_delete_self")), "{refused}");
+        heph_tests::heph_server::execute_sql(&server, &format!("UPDATE runs SET status = 'running' WHERE id = '{run_id}'")).await;
+        let (status, refused) = admin.delete(&format!("/api/users/{dora_id}")).await;
+        assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("user_busy")), "{refused}");
+        heph_tests::heph_server::execute_sql(&server, &format!("UPDATE runs SET status = 'succeeded' WHERE id = '{run_id}'")).await;
+
+        let (status, _) = admin.delete(&format!("/api/users/{dora_id}")).await;
+        assert_eq!(status, 204);
+        assert_eq!(dora.get("/api/me").await.0, 401, "her token went with her");
+        assert_eq!(admin.delete(&format!("/api/users/{dora_id}")).await.0, 404);
+        let (_, users) = admin.get("/api/users").await;
+        assert!(!users.to_string().contains("dora"), "{users}");
+        assert_eq!(secret_count(&server).await, secrets_before, "her sealed secrets are gone too");
+        assert_eq!(heph_tests::heph_server::peek_secret(&server, &connection_id, "application_password").await, None);
+
+        // The name is free again, and nothing of hers comes back with it.
+        let again = server.api(&member(&admin, "dora").await);
+        for (path, list) in [("/api/connections", "connections"), ("/api/scenarios", "scenarios"), ("/api/runs", "runs")] {
+            assert_eq!(again.get(path).await.1[list], json!([]), "{path}");
+        }
+        assert_eq!(again.get("/api/store").await.1["collections"], json!([]));
+
+        // The same from the command line on the server's machine.
+        let admin_name = me["name"].as_str().unwrap();
+        let cli = |args: &[&str]| {
+            let out = server.cli(args).output().unwrap();
+            (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+        };
+        let (ok, said) = cli(&["user", "role", admin_name, "member"]);
+        assert!(!ok && said.contains("only admin"), "{said}");
+        assert!(cli(&["user", "role", "dora", "admin"]).0);
+        assert_eq!(admin.get("/api/users").await.1["users"][1]["role"], "admin");
+        let (ok, said) = cli(&["user", "delete", "dora"]);
+        assert!(ok, "{said}");
+        assert_eq!(again.get("/api/me").await.0, 401);
     });
 }

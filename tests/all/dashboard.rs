@@ -158,6 +158,17 @@ fn an_admin_installs_wordpress_and_a_member_imports_its_users_in_the_browser() {
         );
         assert_eq!(installed["allow_private_network"], true);
 
+        // The user the admin made, promoted and deleted in the browser is gone.
+        let (_, listed) = admin.get("/api/users").await;
+        let names: Vec<&str> = listed["users"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u["name"].as_str())
+            .collect();
+        assert!(!names.contains(&"intern"), "{listed}");
+        assert!(names.contains(&"mia"), "{listed}");
+
         let (_, consents) = member.get("/api/consents").await;
         assert_eq!(
             consents["consents"][0]["connector_id"], "wordpress",

@@ -93,6 +93,25 @@ try {
     const row = page.locator('[data-connector="wordpress"]');
     await row.getByRole("button", { name: "Allow private network" }).click();
     await expect(row.getByRole("button", { name: "Deny private network" }), "private network allowed");
+  });
+
+  await step("admin users", async () => {
+    // A user made, promoted and deleted again: the form, the role list and the delete dialog.
+    await page.getByRole("link", { name: "Users" }).click();
+    await page.getByLabel("Name", { exact: true }).fill("intern");
+    await page.getByRole("button", { name: "Create user" }).click();
+    const row = page.locator('[data-user="intern"]');
+    await expect(row, "the new user listed");
+    await row.getByLabel("Role of intern").selectOption("admin");
+    await expect(page.getByText("intern is now an admin"), "the role changed");
+    await row.getByRole("button", { name: "Delete" }).click();
+    await expect(page.getByText(/scenarios, runs and data store records are deleted with them/), "what deleting takes with it");
+    await page.getByRole("button", { name: "Delete user" }).click();
+    await expect(page.getByText("Deleted intern"), "the user deleted");
+    if (await page.locator('[data-user="intern"]').count()) throw new Error("the deleted user is still listed");
+    if (await page.locator(`[data-user="${env("ADMIN_NAME")}"]`).getByRole("button", { name: "Delete" }).count()) {
+      throw new Error("an admin is offered to delete themselves");
+    }
     await page.getByRole("button", { name: "Sign out" }).click();
     await expect(page.getByRole("heading", { name: "Sign in to Heph" }), "signed out");
   });

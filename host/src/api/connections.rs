@@ -131,7 +131,8 @@ async fn run_action(
 #[derive(Deserialize, utoipa::IntoParams)]
 struct SampleQuery {
     /// How many items to return (1–20, default 3).
-    limit: Option<usize>,
+    #[param(minimum = 1, maximum = 20)]
+    limit: Option<i64>,
 }
 
 /// Reads the first page of a polling trigger through this connection and returns its first items, keeping no cursor: the samples a scenario's mapping is built from.
@@ -147,8 +148,8 @@ async fn sample_trigger(
     Query(query): Query<SampleQuery>,
     JsonBody(config): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
+    let limit = pagination::limit(query.limit, 3, 20)? as usize;
     let outcome = app.sample_trigger(&user, &id, &trigger, &config).await?;
-    let limit = query.limit.unwrap_or(3).clamp(1, 20);
     Ok(answer(
         outcome.log.requests.as_slice(),
         outcome
@@ -218,7 +219,9 @@ async fn reauthorize(
 /// code says the same for programs.
 #[utoipa::path(get, path = "/oauth/callback", tag = "connections", security(()),
     params(CallbackParams),
-    responses((status = 200, description = "Connected (a page)", content_type = "text/html", body = String)))]
+    responses((status = 200, description = "Connected (a page)", content_type = "text/html", body = String),
+              (status = "4XX", description = "Refused: no such authorization, expired, or denied by the provider (a page saying why)", content_type = "text/html", body = String),
+              (status = "5XX", description = "The provider failed (a page saying why)", content_type = "text/html", body = String)))]
 async fn callback(State(app): State<Arc<App>>, Query(params): Query<CallbackParams>) -> Response {
     match app.finish_authorization(params).await {
         Ok((_, connection)) => page(

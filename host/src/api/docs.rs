@@ -74,7 +74,11 @@ pub fn finish(document: utoipa::openapi::OpenApi) -> Value {
                     continue;
                 };
                 let responses = operation.entry("responses").or_insert_with(|| json!({}));
-                responses["default"] = json!({"$ref": "#/components/responses/Error"});
+                // Pages for browsers (the OAuth callback) document every answer themselves.
+                let answers_pages = responses["200"]["content"]["text/html"].is_object();
+                if !answers_pages {
+                    responses["default"] = json!({"$ref": "#/components/responses/Error"});
+                }
                 if method == "post" {
                     let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
                     if let Some(list) = parameters.as_array_mut() {

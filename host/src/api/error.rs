@@ -1,7 +1,9 @@
 //! API errors: every failure is `{"error": {"code", "message", "details"}}` with the status
 //! of its [`AppError`]. Internal errors are logged in full and answered generically.
 
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -48,4 +50,64 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The framework's own refusals come as plain text (a query string that does not parse, a
+/// path segment that is not UTF-8) or empty (a method the route does not take). Under `/api`
+/// this middleware rewrites them in the error shape, so that every error a client reads is
+/// JSON with a code; the status and the other headers (`Allow`) stay.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "invalid_input",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let message = if !text.is_empty() {
+        text
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allowed = parts
+            .headers
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("other methods");
+        format!("this endpoint does not take {method}; it takes {allowed}")
+    } else {
+        status
+            .canonical_reason()
+            .unwrap_or("the request was refused")
+            .to_string()
+    };
+    let mut answer = ApiError(AppError::new(code, status.as_u16(), message)).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let mut last = None;
+    for (name, value) in parts.headers {
+        // A header with several values comes once with its name, then without.
+        if let Some(name) = name.or(last.clone()) {
+            answer.headers_mut().append(name.clone(), value);
+            last = Some(name);
+        }
+    }
+    answer
 }

@@ -44,7 +44,9 @@ impl<S: Send + Sync> FromRequestParts<S> for CallerWith {
     }
 }
 
-/// A JSON body; malformed JSON or a wrong shape is a 400 `invalid_json` with the reason.
+/// A JSON body; malformed JSON is a 400 `invalid_json` with the reason, a body of the wrong
+/// shape (a missing field, an unknown value) a 422 `invalid_json`, a body sent as another
+/// content type a 415.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {

@@ -24,7 +24,7 @@ pub fn routes() -> OpenApiRouter<Arc<App>> {
 #[serde(deny_unknown_fields)]
 struct PreviewBody {
     /// A node's mapping: any JSON value whose strings may hold templates.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     mapping: Value,
     /// What the templates read: `trigger`, `trigger_id`, `vars` and earlier nodes by id.
     #[serde(default)]

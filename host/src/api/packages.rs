@@ -34,13 +34,15 @@ pub fn routes() -> OpenApiRouter<Arc<App>> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InstallBody {
-    /// The connector's name in the registry.
+    /// The connector's name in the registry: lower-case letters, digits, `-` or `_`.
+    #[schema(pattern = r"^[a-z0-9_-]+$")]
     name: String,
     /// A version, or `latest` (the default).
     #[serde(default)]
     version: Option<String>,
     /// The registry's URL (default: the server's, `heph serve --registry`).
     #[serde(default)]
+    #[schema(pattern = r"^$|^https?://")]
     registry: Option<String>,
     /// The admin approves what the review shows.
     #[serde(default)]
@@ -186,7 +188,11 @@ async fn publishers(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TrustBody {
+    /// The publisher's name, as its packages are signed (1–64 characters).
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
+    /// `ed25519:BASE64`, as `heph keygen` prints it.
+    #[schema(pattern = r"^ed25519:[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
     public_key: String,
 }
 
@@ -225,6 +231,7 @@ struct RegistryQuery {
     #[serde(default)]
     q: String,
     /// The registry's URL (default: the server's, `heph serve --registry`).
+    #[param(pattern = r"^$|^https?://")]
     registry: Option<String>,
 }
 
@@ -247,6 +254,7 @@ async fn registry_search(
 #[derive(Deserialize, utoipa::IntoParams)]
 struct RegistryNamed {
     /// The registry's URL (default: the server's).
+    #[param(pattern = r"^$|^https?://")]
     registry: Option<String>,
 }
 

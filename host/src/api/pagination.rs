@@ -12,20 +12,33 @@ use crate::app::AppError;
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page (1–1000, default 100).
-    pub limit: Option<u32>,
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 impl PageQuery {
-    /// The page size.
-    pub fn limit(&self) -> usize {
-        self.limit.unwrap_or(100).clamp(1, 1000) as usize
+    /// The page size; one outside 1–1000 is refused.
+    pub fn limit(&self) -> Result<usize, AppError> {
+        limit(self.limit, 100, 1000).map(|n| n as usize)
     }
 
     /// The position the cursor names: (creation time, id).
     pub fn position(&self) -> Result<Option<(i64, String)>, AppError> {
         position(self.cursor.as_deref())
+    }
+}
+
+/// A page size from a query: `default` when absent; outside 1–`max` it is a 400, as the
+/// document says, rather than quietly another size.
+pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, AppError> {
+    match value {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(AppError::invalid(format!(
+            "`limit` is {n}; it must be 1–{max}"
+        ))),
     }
 }
 
@@ -60,7 +73,7 @@ pub fn page<T>(
         Some(position) => items.partition_point(|item| key(item) <= position),
         None => 0,
     };
-    let limit = query.limit();
+    let limit = query.limit()?;
     let rest = items.split_off(start);
     let more = rest.len() > limit;
     let page: Vec<T> = rest.into_iter().take(limit).collect();
@@ -104,6 +117,13 @@ mod tests {
             }
         }
         assert_eq!(seen, items);
+        for refused in [0, -1, 1001] {
+            let query = PageQuery {
+                limit: Some(refused),
+                cursor: None,
+            };
+            assert!(page(items.clone(), |i| i.clone(), &query).is_err());
+        }
         let bad = PageQuery {
             limit: None,
             cursor: Some("nonsense!".into()),

@@ -18,6 +18,7 @@ use super::extract::Caller;
 use super::pagination::{self, cursor, page, with_cursor, PageQuery};
 use super::ApiError;
 use crate::app::{App, AppError};
+use crate::engine::scenario::Scenario;
 use crate::engine::webhook::MAX_DELIVERY_BYTES;
 
 pub fn routes() -> OpenApiRouter<Arc<App>> {
@@ -59,7 +60,7 @@ impl FromRequest<Arc<App>> for Definition {
             let text = std::str::from_utf8(&body).map_err(|_| {
                 ApiError(AppError::invalid("the body is not UTF-8").with_code("invalid_body"))
             })?;
-            serde_yaml_ng::from_str::<Value>(text).map_err(|e| {
+            crate::engine::yaml::from_str(text).map_err(|e| {
                 ApiError(
                     AppError::invalid(format!("not valid YAML: {e}")).with_code("invalid_yaml"),
                 )
@@ -89,7 +90,7 @@ async fn list(
 }
 
 /// Creates a scenario from its definition (validated: nodes, templates, schemas).
-#[utoipa::path(post, path = "/api/scenarios", tag = "scenarios", request_body(content = Object, description = "The scenario definition, JSON or YAML (`Content-Type: application/yaml`)"),
+#[utoipa::path(post, path = "/api/scenarios", tag = "scenarios", request_body(description = "The scenario definition, JSON or YAML (`Content-Type: application/yaml`). It is checked as a whole: each problem (an unknown connector, action or node, a template that does not compile, an input its schema refuses) comes back in a 422 `invalid_scenario` with `details.problems`", content((Scenario = "application/json"), (Scenario = "application/yaml"))),
     responses((status = 201, description = "The scenario", body = Object)))]
 async fn create(
     State(app): State<Arc<App>>,
@@ -114,7 +115,7 @@ async fn show(
 }
 
 /// Replaces a scenario's definition (a new version).
-#[utoipa::path(put, path = "/api/scenarios/{id}", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")), request_body(content = Object, description = "The scenario definition, JSON or YAML (`Content-Type: application/yaml`)"),
+#[utoipa::path(put, path = "/api/scenarios/{id}", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")), request_body(description = "The scenario definition, JSON or YAML (`Content-Type: application/yaml`). It is checked as a whole: each problem (an unknown connector, action or node, a template that does not compile, an input its schema refuses) comes back in a 422 `invalid_scenario` with `details.problems`", content((Scenario = "application/json"), (Scenario = "application/yaml"))),
     responses((status = 200, description = "The scenario", body = Object)))]
 async fn replace(
     State(app): State<Arc<App>>,
@@ -178,16 +179,17 @@ async fn disable(
     )))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RunRequest {
     /// The item of a manual run.
     #[serde(default)]
+    #[schema(value_type = Option<Value>)]
     input: Option<Value>,
 }
 
 /// Queues a run of a scenario now; follow it at `GET /api/runs/{id}`.
-#[utoipa::path(post, path = "/api/scenarios/{id}/run", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")), request_body(content = Object, description = "`{\"input\": …}`: the item of a manual run"),
+#[utoipa::path(post, path = "/api/scenarios/{id}/run", tag = "scenarios", params(("id" = String, Path, description = "The scenario's id or name")), request_body(content = RunRequest, description = "`{\"input\": …}`: the item of a manual run (the body may be empty)"),
     responses((status = 202, description = "`{\"run\", \"new\": true}`: the queued run", body = Object),
               (status = 200, description = "`{\"run\", \"new\": false}`: a poll run was already queued or running, and this is it", body = Object)))]
 async fn run(
@@ -217,6 +219,7 @@ struct RunsQuery {
     /// Only this scenario's runs (its id or name).
     scenario: Option<String>,
     /// Runs per page (1–1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -230,7 +233,7 @@ async fn runs(
     Caller(user): Caller,
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = pagination::limit(q.limit, 50, 1000)?;
     let position = pagination::position(q.cursor.as_deref())?;
     let runs = app
         .list_runs(&user, q.scenario.as_deref(), limit, position)
@@ -243,7 +246,11 @@ async fn runs(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct WindowQuery {
+    /// Items whose sequence number is above this one (the last `seq` seen; default 0).
+    #[param(minimum = 0)]
     after: Option<i64>,
+    /// Items per answer (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -256,10 +263,12 @@ async fn show_run(
     Path(id): Path<String>,
     Query(q): Query<WindowQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(
-        app.get_run(&user, &id, q.after.unwrap_or(0), q.limit.unwrap_or(100))
-            .await?
-    )))
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(AppError::invalid("`after` must be 0 or more").into());
+    }
+    let limit = pagination::limit(q.limit, 100, 1000)?;
+    Ok(Json(json!(app.get_run(&user, &id, after, limit).await?)))
 }
 
 /// Cancels a run.
@@ -292,11 +301,12 @@ struct RecordsQuery {
     /// `next_cursor` of the previous page (the same as `after`).
     cursor: Option<String>,
     /// Records per page (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// A page of a collection's records.
-#[utoipa::path(get, path = "/api/store/{collection}", tag = "store", params(("collection" = String, Path, description = "The collection"), RecordsQuery),
+#[utoipa::path(get, path = "/api/store/{collection}", tag = "store", params(("collection" = String, Path, description = "The collection: 1–64 ASCII letters, digits, `-` and `_`", pattern = r"^[A-Za-z0-9_-]{1,64}$"), RecordsQuery),
     responses((status = 200, description = "`{\"records\": [...], \"total\", \"next_cursor\"}`", body = Object)))]
 async fn records(
     State(app): State<Arc<App>>,
@@ -309,14 +319,14 @@ async fn records(
             &user,
             &collection,
             q.cursor.as_deref().or(q.after.as_deref()),
-            q.limit.unwrap_or(100),
+            pagination::limit(q.limit, 100, 1000)?,
         )
         .await?,
     ))
 }
 
 /// One record.
-#[utoipa::path(get, path = "/api/store/{collection}/{id}", tag = "store", params(("collection" = String, Path, description = "The collection"), ("id" = String, Path, description = "The record's key")),
+#[utoipa::path(get, path = "/api/store/{collection}/{id}", tag = "store", params(("collection" = String, Path, description = "The collection: 1–64 ASCII letters, digits, `-` and `_`", pattern = r"^[A-Za-z0-9_-]{1,64}$"), ("id" = String, Path, description = "The record's key (1–512 characters)", min_length = 1, max_length = 512)),
     responses((status = 200, description = "The record", body = Object)))]
 async fn record(
     State(app): State<Arc<App>>,
@@ -327,7 +337,7 @@ async fn record(
 }
 
 /// Creates or replaces a record.
-#[utoipa::path(put, path = "/api/store/{collection}/{id}", tag = "store", params(("collection" = String, Path, description = "The collection"), ("id" = String, Path, description = "The record's key")), request_body(content = Object, description = "The record's data"),
+#[utoipa::path(put, path = "/api/store/{collection}/{id}", tag = "store", params(("collection" = String, Path, description = "The collection: 1–64 ASCII letters, digits, `-` and `_`", pattern = r"^[A-Za-z0-9_-]{1,64}$"), ("id" = String, Path, description = "The record's key (1–512 characters)", min_length = 1, max_length = 512)), request_body(content = Value, description = "The record's data: any JSON value"),
     responses((status = 200, description = "The record", body = Object)))]
 async fn put_record(
     State(app): State<Arc<App>>,
@@ -341,7 +351,7 @@ async fn put_record(
 }
 
 /// Deletes a record.
-#[utoipa::path(delete, path = "/api/store/{collection}/{id}", tag = "store", params(("collection" = String, Path, description = "The collection"), ("id" = String, Path, description = "The record's key")),
+#[utoipa::path(delete, path = "/api/store/{collection}/{id}", tag = "store", params(("collection" = String, Path, description = "The collection: 1–64 ASCII letters, digits, `-` and `_`", pattern = r"^[A-Za-z0-9_-]{1,64}$"), ("id" = String, Path, description = "The record's key (1–512 characters)", min_length = 1, max_length = 512)),
     responses((status = 204, description = "Deleted")))]
 async fn delete_record(
     State(app): State<Arc<App>>,

@@ -146,7 +146,8 @@ struct ChangePassword {
     /// The current password (not needed to set a first one).
     #[serde(default)]
     current: Option<String>,
-    /// The new one, at least 10 characters.
+    /// The new one, 10–1024 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     new: String,
 }
 
@@ -167,7 +168,8 @@ async fn change_password(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewPassword {
-    /// At least 10 characters.
+    /// 10–1024 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     password: String,
 }
 

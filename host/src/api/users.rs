@@ -15,12 +15,13 @@ use super::pagination::{page, PageQuery};
 use super::ApiError;
 use crate::app::App;
 use crate::auth::users::{CreateUser, IssuedToken};
-use crate::store::{ApiTokenRow, User};
+use crate::store::{ApiTokenRow, Role, User};
 
 pub fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(list_users, create_user))
+        .routes(routes!(edit_user, delete_user))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(delete_token))
 }
@@ -72,6 +73,42 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(CreatedUser { user, token })))
 }
 
+/// Body of `PATCH /api/users/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct EditUser {
+    /// The new role.
+    role: Role,
+}
+
+/// Changes a user's role (admins); the last admin stays one (409 `last_admin`).
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", request_body = EditUser,
+    params(("id" = String, Path, description = "`usr_…`")),
+    responses((status = 200, body = User)))]
+async fn edit_user(
+    State(app): State<Arc<App>>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<EditUser>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(app.set_role(Some(&user), &id, body.role).await?))
+}
+
+/// Deletes a user with their tokens, sessions, connections, scenarios, runs and records
+/// (admins). Refused for oneself (409 `cannot_delete_self`) and while the user's runs are
+/// queued or running (409 `user_busy`).
+#[utoipa::path(delete, path = "/api/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "`usr_…`")),
+    responses((status = 204, description = "Deleted")))]
+async fn delete_user(
+    State(app): State<Arc<App>>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.delete_user(Some(&user), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// A page of tokens.
 #[derive(Serialize, ToSchema)]
 struct Tokens {
@@ -104,9 +141,23 @@ struct NewToken {
     /// A name to recognise it by.
     #[serde(default)]
     name: String,
-    /// `read`, `write`, `admin`; default: all the user's role allows.
+    /// `read`, `write`, `admin` (at least one); default: all the user's role allows.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<ScopeName>>, min_items = 1)]
     scopes: Option<Vec<String>>,
+}
+
+/// A scope of an API token (for the document; the server reads them as strings).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ScopeName {
+    /// Reads.
+    Read,
+    /// Creates, changes, runs and deletes the user's own things.
+    Write,
+    /// What only admins may do.
+    Admin,
 }
 
 /// A new API token for the caller (shown once).

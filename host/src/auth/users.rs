@@ -21,25 +21,17 @@ pub struct IssuedToken {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Login name.
+    /// Login name: 1–64 ASCII letters, digits, `.`, `_`, `-` or `@`.
+    #[schema(pattern = r"^[A-Za-z0-9._@-]{1,64}$")]
     pub name: String,
     /// `admin` or `member` (default).
     #[serde(default)]
-    pub role: Option<String>,
-    /// A password to sign in to the dashboard with (at least 10 characters); without one the
+    pub role: Option<Role>,
+    /// A password to sign in to the dashboard with (10–1024 characters); without one the
     /// user works only through API tokens until a password is set.
     #[serde(default)]
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: Option<String>,
-}
-
-fn parse_role(role: Option<&str>) -> Result<Role, AppError> {
-    match role.unwrap_or("member") {
-        "admin" => Ok(Role::Admin),
-        "member" => Ok(Role::Member),
-        other => Err(AppError::invalid(format!(
-            "role `{other}` must be `admin` or `member`"
-        ))),
-    }
 }
 
 fn check_name(name: &str) -> Result<(), AppError> {
@@ -47,12 +39,12 @@ fn check_name(name: &str) -> Result<(), AppError> {
         && name.len() <= 64
         && name
             .chars()
-            .all(|c| c.is_alphanumeric() || "._-@".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if ok {
         Ok(())
     } else {
         Err(AppError::invalid(format!(
-            "user name `{name}` must be 1–64 letters, digits, `.`, `_`, `-` or `@`"
+            "user name `{name}` must be 1–64 ASCII letters, digits, `.`, `_`, `-` or `@`"
         )))
     }
 }
@@ -69,7 +61,7 @@ impl App {
             App::require_admin(admin)?;
         }
         check_name(&request.name)?;
-        let role = parse_role(request.role.as_deref())?;
+        let role = request.role.unwrap_or(Role::Member);
         // Hash first: a refused password must not leave a user behind.
         let password = match request.password {
             Some(p) => Some(super::passwords::hash(p).await?),
@@ -91,6 +83,68 @@ impl App {
     pub async fn list_users(&self, by: &User) -> Result<Vec<User>, AppError> {
         App::require_admin(by)?;
         Ok(self.store.users().await?)
+    }
+
+    /// Makes a user an admin or a member. `by` is the admin doing it; `None` is the command
+    /// line on the server's own machine. The last admin stays one, so that someone can still
+    /// manage the server.
+    pub async fn set_role(
+        &self,
+        by: Option<&User>,
+        id: &str,
+        role: Role,
+    ) -> Result<User, AppError> {
+        if let Some(admin) = by {
+            App::require_admin(admin)?;
+        }
+        let user = self.store.user(id).await?;
+        if role == Role::Member {
+            self.keep_an_admin(&user).await?;
+        }
+        self.store.set_role(&user.id, role).await?;
+        tracing::info!(user = %user.name, ?role, by = by_name(by), "role changed");
+        Ok(User { role, ..user })
+    }
+
+    /// Refuses to take away the last admin.
+    async fn keep_an_admin(&self, user: &User) -> Result<(), AppError> {
+        if user.role == Role::Admin && self.store.admin_count().await? <= 1 {
+            return Err(AppError::conflict(format!(
+                "`{}` is the only admin: make another user an admin first",
+                user.name
+            ))
+            .with_code("last_admin"));
+        }
+        Ok(())
+    }
+
+    /// Deletes a user with everything of theirs: tokens, sessions, connections and their
+    /// secrets, scenarios, runs and records. `by` is the admin doing it (`None`: the command
+    /// line). Admins cannot delete themselves, the last admin stays, and a user whose runs are
+    /// going is deleted once they have ended (or been cancelled).
+    pub async fn delete_user(&self, by: Option<&User>, id: &str) -> Result<(), AppError> {
+        if let Some(admin) = by {
+            App::require_admin(admin)?;
+        }
+        let user = self.store.user(id).await?;
+        if by.is_some_and(|admin| admin.id == user.id) {
+            return Err(
+                AppError::conflict("you cannot delete yourself: another admin can")
+                    .with_code("cannot_delete_self"),
+            );
+        }
+        self.keep_an_admin(&user).await?;
+        let live = self.store.live_runs_of_user(&user.id).await?;
+        if live > 0 {
+            return Err(AppError::conflict(format!(
+                "`{}` has {live} run(s) queued or running: cancel them (or wait for them to end), then delete",
+                user.name
+            ))
+            .with_code("user_busy"));
+        }
+        self.store.delete_user(&user.id).await?;
+        tracing::info!(user = %user.name, by = by_name(by), "user deleted");
+        Ok(())
     }
 
     /// A new API token for a user, with the scopes asked for (default: all the role allows).
@@ -123,4 +177,9 @@ impl App {
     pub async fn delete_token(&self, user: &User, id: &str) -> Result<(), AppError> {
         Ok(self.store.delete_token(&user.id, id).await?)
     }
+}
+
+/// Who did something, for the log.
+fn by_name(by: Option<&User>) -> &str {
+    by.map_or("command line", |u| u.name.as_str())
 }

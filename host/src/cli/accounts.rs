@@ -7,6 +7,7 @@ use clap::Subcommand;
 
 use super::{acting_user, open_app, Global};
 use crate::auth::users::CreateUser;
+use crate::store::Role;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum UserCommand {
@@ -25,6 +26,20 @@ pub(super) enum UserCommand {
     /// Set a user's password (read from `HEPH_PASSWORD`, else a line of standard input); it
     /// signs them out of every browser.
     Password {
+        /// Login name.
+        name: String,
+    },
+    /// Make a user an admin or a member (the last admin stays one).
+    Role {
+        /// Login name.
+        name: String,
+        /// `admin` or `member`.
+        #[arg(value_parser = ["admin", "member"])]
+        role: String,
+    },
+    /// Delete a user with their tokens, sessions, connections, scenarios, runs and records
+    /// (refused while their runs are queued or running).
+    Delete {
         /// Login name.
         name: String,
     },
@@ -82,7 +97,7 @@ pub(super) async fn run_user(command: UserCommand, global: &Global) -> anyhow::R
                     None,
                     CreateUser {
                         name,
-                        role: Some(role.into()),
+                        role: Some(if admin { Role::Admin } else { Role::Member }),
                         password,
                     },
                 )
@@ -98,6 +113,28 @@ pub(super) async fn run_user(command: UserCommand, global: &Global) -> anyhow::R
             let password = read_password(&name)?;
             app.set_password(None, &user.id, None, &password).await?;
             eprintln!("password of {name} set; their browser sessions have ended");
+        }
+        UserCommand::Role { name, role } => {
+            let user = app.store.user_by_name(&name).await?;
+            let role = if role == "admin" {
+                Role::Admin
+            } else {
+                Role::Member
+            };
+            app.set_role(None, &user.id, role).await?;
+            eprintln!(
+                "{name} is now {}",
+                if role == Role::Admin {
+                    "an admin"
+                } else {
+                    "a member"
+                }
+            );
+        }
+        UserCommand::Delete { name } => {
+            let user = app.store.user_by_name(&name).await?;
+            app.delete_user(None, &user.id).await?;
+            eprintln!("deleted {name} with everything of theirs");
         }
         UserCommand::List => {
             for user in app.store.users().await? {

@@ -271,7 +271,7 @@ pub(super) async fn publisher(
     let admin = admin(&app, None).await?;
     match command {
         PublisherCommand::Trust { name, key } => {
-            app.trust_publisher(&admin, &name, &key).await?;
+            app.trust_publisher(&admin, &name, key.trim()).await?;
             eprintln!("trusting {name} ({key})");
         }
         PublisherCommand::List => {

@@ -44,8 +44,9 @@ pub struct OAuthAppView {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartAuthorization {
-    /// The connector (for a new connection).
+    /// The connector.
     #[serde(default)]
+    #[schema(required = true, value_type = String)]
     pub connector: Option<String>,
     /// Name for a new connection.
     #[serde(default)]
@@ -74,7 +75,8 @@ pub struct AuthorizationStarted {
 pub struct CallbackParams {
     /// The authorization code.
     pub code: Option<String>,
-    /// The state sent with the authorization request.
+    /// The state sent with the authorization request (a callback without it is refused).
+    #[param(required = true)]
     pub state: Option<String>,
     /// The provider's error code (`access_denied`, …).
     pub error: Option<String>,

@@ -22,16 +22,18 @@ use serde_json::{Map, Value};
 use super::validate::Problem;
 
 /// A whole scenario.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Its name, unique per user.
+    #[schema(min_length = 1)]
     pub name: String,
     /// What it is for.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// Constants the templates read as `vars.NAME`.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
     pub variables: Map<String, Value>,
     /// What starts a run.
     pub trigger: Trigger,
@@ -44,7 +46,7 @@ pub struct Scenario {
 }
 
 /// Run settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Items processed at once within a page (order of results is kept).
@@ -73,13 +75,14 @@ impl Default for Settings {
 }
 
 /// What starts a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
     /// Only `heph run` or `POST /api/scenarios/{id}/run`; the item is the run's input.
     Manual {
         /// The item used when a run gives none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Value>)]
         input: Option<Value>,
     },
     /// A cron schedule; each firing is one item `{scheduled_at}`.
@@ -101,6 +104,7 @@ pub enum Trigger {
         connection: Option<String>,
         /// The trigger's configuration.
         #[serde(default, skip_serializing_if = "Value::is_null")]
+        #[schema(value_type = Object)]
         config: Value,
         /// How often to poll (`30s`, `15m`, `1h`); default 15 minutes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,7 +166,7 @@ impl Trigger {
 }
 
 /// What a node does when it fails for good (after its retries).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
     /// The run stops and fails.
@@ -175,9 +179,10 @@ pub enum OnError {
 }
 
 /// One node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Node {
     /// Its id: letters, digits and `_`; later templates read its output by this name.
+    #[schema(pattern = r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
     pub id: String,
     /// The node it follows (`router.route` for a router's branch); default: the node before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,7 +203,7 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 }
 
 /// The kinds of node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeKind {
     /// A connector's action.
@@ -212,6 +217,7 @@ pub enum NodeKind {
         connection: Option<String>,
         /// The input: a mapping (templates in strings).
         #[serde(default = "empty_object")]
+        #[schema(value_type = Value)]
         input: Value,
     },
     /// The data store.
@@ -225,6 +231,7 @@ pub enum NodeKind {
         key: Option<String>,
         /// The record (upsert): a mapping.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Value>)]
         record: Option<Value>,
         /// Upsert merges into the stored record's fields instead of replacing it.
         #[serde(default, skip_serializing_if = "is_default")]
@@ -252,11 +259,13 @@ pub enum NodeKind {
     /// Builds a new value.
     Transform {
         /// The mapping.
+        #[schema(value_type = Value)]
         output: Value,
     },
     /// Waits.
     Delay {
         /// Seconds (a number, or a template giving one); at most an hour.
+        #[schema(value_type = Value)]
         seconds: Value,
     },
 }
@@ -266,7 +275,7 @@ fn empty_object() -> Value {
 }
 
 /// A data store operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreOp {
     /// Insert or replace (or merge) the record with this key.
@@ -280,7 +289,7 @@ pub enum StoreOp {
 }
 
 /// One route of a router.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Its name; nodes join it with `after: ROUTER.NAME`.
@@ -323,7 +332,7 @@ const COMMON_FIELDS: &[&str] = &["id", "type", "after", "on_error", "retries"];
 
 /// Parses a scenario from YAML or JSON text. Every problem found is returned at once.
 pub fn parse(text: &str) -> Result<(Scenario, Value), Vec<Problem>> {
-    let value: Value = serde_yaml_ng::from_str(text).map_err(|e| {
+    let value: Value = super::yaml::from_str(text).map_err(|e| {
         vec![Problem::general(format!(
             "not valid YAML or JSON: {}",
             e.to_string().replace('\n', " ")

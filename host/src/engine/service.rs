@@ -524,7 +524,7 @@ impl App {
                 "a collection name uses letters, digits, `-` and `_`",
             ));
         }
-        if id.is_empty() || id.len() > 512 {
+        if id.is_empty() || id.chars().count() > 512 {
             return Err(AppError::invalid("a record id is 1 to 512 characters"));
         }
         self.store

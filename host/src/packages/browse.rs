@@ -14,7 +14,6 @@ impl App {
     /// The registry to talk to: the one named, else the server's; a clear error without one.
     pub fn registry_url(&self, named: Option<&str>) -> Result<String, AppError> {
         let url = named
-            .map(str::trim)
             .filter(|u| !u.is_empty())
             .or(self.config.registry.as_deref())
             .ok_or_else(|| {
@@ -23,8 +22,9 @@ impl App {
                 )
                 .with_code("registry_missing")
             })?;
-        let valid = url::Url::parse(url)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        // The prefix is checked as written: the URL parser would also take ` HTTP://…`.
+        let valid = (url.starts_with("http://") || url.starts_with("https://"))
+            && url::Url::parse(url).is_ok_and(|u| u.host().is_some());
         if !valid {
             return Err(AppError::invalid(format!(
                 "`registry` must be the registry's http(s) URL, such as https://registry.example.com (got `{url}`)"
@@ -108,10 +108,12 @@ impl App {
     ) -> Result<InstallOutcome, AppError> {
         App::require_admin(admin)?;
         let registry = self.registry_url(registry)?;
-        if name.trim().is_empty() {
-            return Err(AppError::invalid(
-                "`name` must name a connector in the registry",
-            ));
+        let id_like =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        if name.is_empty() || !name.chars().all(id_like) {
+            return Err(AppError::invalid(format!(
+                "`name` must name a connector in the registry: lower-case letters, digits, `-` or `_` (got `{name}`)"
+            )));
         }
         let client = RegistryClient::new(&registry);
         let download = client

@@ -107,10 +107,16 @@ impl App {
         public_key: &str,
     ) -> Result<(), AppError> {
         App::require_admin(admin)?;
-        let key: PublicKey = public_key.trim().parse().map_err(|e| {
+        let key: PublicKey = public_key.parse().map_err(|e| {
             AppError::invalid(format!("`{public_key}` is not a publisher key: {e}"))
         })?;
-        if name.is_empty() || name.len() > 64 {
+        if key.to_string() != public_key {
+            return Err(AppError::invalid(format!(
+                "`{public_key}` is not a publisher key: write ed25519:BASE64 as `heph keygen` prints it, without spaces"
+            )));
+        }
+        let length = name.chars().count();
+        if length == 0 || length > 64 {
             return Err(AppError::invalid("a publisher name has 1 to 64 characters"));
         }
         self.store.trust_publisher(name, &key.to_string()).await?;

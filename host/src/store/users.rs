@@ -1,12 +1,12 @@
 //! Users and their API tokens (stored as SHA-256 hashes only).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{is_unique_violation, now_ms, Store, StoreError};
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Manages connectors, OAuth apps and users.
@@ -236,6 +236,77 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("token `{id}`")));
         }
+        Ok(())
+    }
+
+    /// Changes a user's role.
+    pub async fn set_role(&self, id: &str, role: Role) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+            .bind(role.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user `{id}`")));
+        }
+        Ok(())
+    }
+
+    /// How many admins there are.
+    pub async fn admin_count(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// How many of a user's runs are queued or running.
+    pub async fn live_runs_of_user(&self, id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM runs JOIN scenarios ON runs.scenario_id = scenarios.id \
+             WHERE scenarios.user_id = $1 AND runs.status IN ('queued', 'running')",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
+    }
+
+    /// Deletes a user and everything of theirs, in one transaction. The tables that name the
+    /// user go with it (ON DELETE CASCADE: tokens, sessions, consents, connections, scenarios
+    /// and their runs, records, pending authorizations); the sealed secrets, which name their
+    /// owner by text, and the answers kept for their idempotency keys are deleted here.
+    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for owned in [
+            "SELECT 'connection/' || id AS owner FROM connections WHERE user_id = $1",
+            "SELECT 'scenario/' || id AS owner FROM scenarios WHERE user_id = $1",
+            "SELECT 'oauth_state/' || state_hash AS owner FROM oauth_states WHERE user_id = $1",
+            "SELECT id AS owner FROM idempotency_keys WHERE owner IN \
+             (SELECT id FROM api_tokens WHERE user_id = $1 UNION SELECT id FROM sessions WHERE user_id = $1)",
+        ] {
+            sqlx::query(&format!("DELETE FROM secrets WHERE owner IN ({owned})"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE owner IN \
+             (SELECT id FROM api_tokens WHERE user_id = $1 UNION SELECT id FROM sessions WHERE user_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user `{id}`")));
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

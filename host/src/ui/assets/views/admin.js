@@ -1,4 +1,4 @@
-// Admin pages: users (create, reset a password) and the installed connectors (approve a
+// Admin pages: users (create, change a role, reset a password, delete) and the installed connectors (approve a
 // pending version after its review, roll back, remove, let one reach private networks, set
 // an OAuth app), and the publishers this host trusts.
 
@@ -7,7 +7,7 @@ import { get, post, put, patch, del, seg } from "../api.js";
 import { reviewPanel, capabilitiesList } from "./registry.js";
 
 export async function renderUsers(main, ctx) {
-  const { users } = await get("/api/users?limit=200");
+  const { users } = await get("/api/users?limit=1000");
   const again = () => renderUsers(main, ctx);
   const name = h("input", { required: true, autocomplete: "off" });
   const password = h("input", { type: "password", autocomplete: "new-password", minlength: 10 });
@@ -35,9 +35,38 @@ export async function renderUsers(main, ctx) {
           if (!(await confirmDialog(`New password for ${u.name}`, field("Password", input, "At least 10 characters; their sessions end."), "Set password"))) return;
           busy(reset, async () => { await put(`/api/users/${seg(u.id)}/password`, { password: input.value }); notice(`Password of ${u.name} set`); });
         } }, "Set password");
-        return h("tr", {}, h("td", {}, u.name), h("td", {}, u.role), h("td", {}, time(u.created_at)), h("td", { class: "actions" }, reset));
+        return h("tr", { "data-user": u.name }, h("td", {}, u.name), h("td", {}, roleSelect(u, ctx)), h("td", {}, time(u.created_at)),
+          h("td", { class: "actions" }, reset, deleteButton(u, ctx, again)));
       })))),
     h("div", { class: "panel" }, form));
+}
+
+/** A user's role, changed as soon as another is picked (the server keeps the last admin). */
+function roleSelect(user, ctx) {
+  const select = h("select", { "aria-label": `Role of ${user.name}` },
+    ["member", "admin"].map((r) => h("option", { value: r, selected: r === user.role }, r)));
+  select.addEventListener("change", () => busy(select, async () => {
+    try {
+      await patch(`/api/users/${seg(user.id)}`, { role: select.value });
+      notice(`${user.name} is now ${select.value === "admin" ? "an admin" : "a member"}`);
+      if (user.id === ctx.me.id) location.reload(); // one's own menus change with one's role
+    } catch (err) {
+      select.value = user.role;
+      throw err;
+    }
+  }));
+  return select;
+}
+
+/** Deletes a user with everything of theirs, after saying what that is. */
+function deleteButton(user, ctx, again) {
+  if (user.id === ctx.me.id) return null;
+  const button = h("button", { class: "danger", onclick: async () => {
+    const body = h("p", {}, `${user.name}'s API tokens, sessions, connections (with their stored secrets), scenarios, runs and data store records are deleted with them. This cannot be undone.`);
+    if (!(await confirmDialog(`Delete ${user.name}?`, body, "Delete user", true))) return;
+    busy(button, async () => { await del(`/api/users/${seg(user.id)}`); notice(`Deleted ${user.name}`); again(); });
+  } }, "Delete");
+  return button;
 }
 
 export async function renderConnectors(main, ctx) {

@@ -12,11 +12,25 @@ function took(run) {
   return (run.finished_at || Date.now()) - run.started_at;
 }
 
+const PAGE = 50;
+
 export async function renderList(main, ctx) {
   const scenario = ctx.query.get("scenario");
+  const cursor = ctx.query.get("cursor");
+  // Links keep the scenario filter; a cursor names the page after the one it came with.
+  const pageHref = (next) => {
+    const q = new URLSearchParams();
+    if (scenario) q.set("scenario", scenario);
+    if (next) q.set("cursor", next);
+    const text = q.toString();
+    return `#/runs${text ? `?${text}` : ""}`;
+  };
   const draw = async () => {
+    const query = new URLSearchParams({ limit: String(PAGE) });
+    if (scenario) query.set("scenario", scenario);
+    if (cursor) query.set("cursor", cursor);
     const [{ runs, next_cursor }, { scenarios }] = await Promise.all([
-      get(`/api/runs?limit=50${scenario ? `&scenario=${seg(scenario)}` : ""}`), get("/api/scenarios?limit=200"),
+      get(`/api/runs?${query}`), get("/api/scenarios?limit=1000"),
     ]);
     const names = new Map(scenarios.map((s) => [s.id, s.name]));
     mount(main,
@@ -31,8 +45,11 @@ export async function renderList(main, ctx) {
           h("td", {}, duration(took(r))),
           h("td", {}, r.items_done), h("td", {}, r.items_failed), h("td", {}, r.items_skipped), h("td", {}, r.pages)))))
         : h("p", { class: "muted" }, "No runs yet."),
-        next_cursor ? h("p", { class: "help" }, "Showing the 50 newest.") : null));
-    return runs.some((r) => LIVE.has(r.status));
+        h("nav", { class: "row", "aria-label": "Pages of runs" },
+          cursor ? h("a", { href: pageHref(null) }, "← Newest runs") : null,
+          next_cursor ? h("a", { href: pageHref(next_cursor), "data-testid": "older-runs" }, "Older runs →") : null)));
+    // Only the newest page changes by itself.
+    return !cursor && runs.some((r) => LIVE.has(r.status));
   };
   const live = await draw();
   if (live) {
@@ -41,11 +58,14 @@ export async function renderList(main, ctx) {
   }
 }
 
+const ITEMS = 100;
+
 export async function renderOne(main, ctx, id) {
-  let shown = 100;
+  // The window of items shown: those whose sequence number is above `after`.
+  let after = 0;
   let timer = null;
   const draw = async () => {
-    const detail = await get(`/api/runs/${seg(id)}?limit=${shown}`);
+    const detail = await get(`/api/runs/${seg(id)}?after=${after}&limit=${ITEMS}`);
     const run = detail; // the run's fields, with its events and items
     const scenario = await get(`/api/scenarios/${seg(run.scenario_id)}`).catch(() => null);
     const live = LIVE.has(run.status);
@@ -64,10 +84,7 @@ export async function renderOne(main, ctx, id) {
         h("p", { class: "help" }, `Trigger: ${run.trigger_kind} · queued `, time(run.created_at), run.finished_at ? [" · finished ", time(run.finished_at)] : null)),
       detail.events.length ? h("section", { class: "panel" }, h("h2", {}, "Events"),
         h("ul", {}, detail.events.map((e) => h("li", {}, time(e.at), ` ${e.level}: ${e.message}`)))) : null,
-      h("section", { class: "panel", "aria-labelledby": "run-items" },
-        h("h2", { id: "run-items" }, `Items (${detail.items.length}${processed > detail.items.length ? ` of ${processed}` : ""})`),
-        detail.items.length ? detail.items.map(itemView) : h("p", { class: "muted" }, live ? "Waiting for the first item…" : "No items."),
-        processed > shown ? h("button", { onclick: () => { shown += 100; draw(); } }, "Show more") : null));
+      itemsView(detail.items, processed, live, after, (to) => { after = to; draw(); }));
     return live;
   };
   const tick = async () => {
@@ -83,6 +100,18 @@ export async function renderOne(main, ctx, id) {
   };
   ctx.onLeave(() => timer && clearTimeout(timer));
   await tick();
+}
+
+function itemsView(items, processed, live, after, moveTo) {
+  const first = items.length ? items[0].seq : after + 1;
+  const last = items.length ? items[items.length - 1].seq : after;
+  const range = items.length ? `items ${first}–${last} of ${processed}` : `${processed} items`;
+  return h("section", { class: "panel", "aria-labelledby": "run-items" },
+    h("h2", { id: "run-items" }, `Items (${range})`),
+    items.length ? items.map(itemView) : h("p", { class: "muted" }, live ? "Waiting for the first item…" : "No items here."),
+    h("nav", { class: "row", "aria-label": "Pages of items" },
+      after > 0 ? h("button", { onclick: () => moveTo(Math.max(0, first - 1 - ITEMS)) }, `← Previous ${ITEMS}`) : null,
+      items.length === ITEMS && last < processed ? h("button", { onclick: () => moveTo(last) }, `Next ${ITEMS} →`) : null));
 }
 
 function counter(label, value, id) {
