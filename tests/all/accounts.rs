@@ -353,6 +353,70 @@ fn idempotency_keys_replay_the_first_answer_and_rate_limits_answer_429() {
 }
 
 #[test]
+fn sign_in_attempts_are_limited_per_address_and_per_account_name() {
+    let server = HephServer::start(ServerOptions::default());
+    tokio().block_on(async {
+        let attempt = |from: u8, name: &'static str| {
+            let url = format!("{}/api/session", server.url);
+            async move {
+                let client = reqwest::Client::builder()
+                    .local_address(std::net::IpAddr::from([127, 0, 0, from]))
+                    .build()
+                    .unwrap();
+                let response = client
+                    .post(url)
+                    .json(&json!({"name": name, "password": "not the password"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.unwrap_or_default())
+            }
+        };
+        // One address: ten guesses a minute, whatever the names.
+        for i in 0..10 {
+            let name = ["ann", "ben"][i % 2];
+            assert_eq!(attempt(2, name).await.0, 401, "attempt {i}");
+        }
+        let (status, refused) = attempt(2, "cid").await;
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (429, Some("rate_limited")),
+            "{refused}"
+        );
+
+        // One name from many addresses, one guess each: a burst of twenty, then one every
+        // three seconds (a guess takes a hash's time, so a few more get in meanwhile).
+        let mut answered = 0;
+        let mut refused = None;
+        for from in 10..60 {
+            match attempt(from, "victim").await {
+                (401, _) => answered += 1,
+                (429, body) => {
+                    refused = Some(body);
+                    break;
+                }
+                other => panic!("from 127.0.0.{from}: {other:?}"),
+            }
+        }
+        let refused = refused.expect("guesses at one name are limited");
+        assert!(
+            (20..30).contains(&answered),
+            "{answered} answered before the limit"
+        );
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("for this name"),
+            "{refused}"
+        );
+        // Other names, from a fresh address, are still answered.
+        assert_eq!(attempt(61, "someone").await.0, 401);
+    });
+}
+
+#[test]
 fn lists_page_with_cursors() {
     let server = HephServer::start(ServerOptions::default());
     let api = server.api(&server.admin_token);
@@ -393,6 +457,37 @@ fn lists_page_with_cursors() {
         }
         let (status, all) = api.get("/api/scenarios?limit=1000").await;
         assert_eq!((status, all["scenarios"].as_array().map(Vec::len)), (200, Some(5)));
+
+        // The short lists page too (by id or name), here one item a page.
+        let (_, all) = api.get("/api/connectors?limit=1000").await;
+        let mut expected: Vec<String> = all["connectors"].as_array().unwrap().iter()
+            .map(|c| c["id"].as_str().unwrap().to_string()).collect();
+        expected.sort();
+        assert!(expected.len() >= 4, "{all}");
+        let mut seen = Vec::new();
+        let mut path = "/api/connectors?limit=1".to_string();
+        loop {
+            let (status, page) = api.get(&path).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["connectors"].as_array().map(Vec::len), Some(1), "{page}");
+            seen.push(page["connectors"][0]["id"].as_str().unwrap().to_string());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/api/connectors?limit=1&cursor={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected);
+        for (collection, id) in [("b-notes", "1"), ("a-notes", "1")] {
+            assert_eq!(api.put(&format!("/api/store/{collection}/{id}"), json!({})).await.0, 200);
+        }
+        let (_, first) = api.get("/api/store?limit=1").await;
+        assert_eq!(first["collections"][0]["name"], "a-notes", "{first}");
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let (_, second) = api.get(&format!("/api/store?limit=1&cursor={cursor}")).await;
+        assert_eq!(second["collections"][0]["name"], "b-notes", "{second}");
+        assert!(second.get("next_cursor").is_none(), "{second}");
+        let (status, _) = api.get("/api/publishers?limit=1").await;
+        assert_eq!(status, 200);
     });
 }
 

@@ -106,6 +106,8 @@ pub async fn authenticate(State(gate): State<Arc<Gate>>, request: Request, next:
         {
             return limited(retry_after);
         }
+        // The handler limits attempts per account name too (the name is in the body).
+        parts.extensions.insert(SignInLimits(gate.clone()));
     }
     match resolved {
         Ok(caller) => {
@@ -126,13 +128,36 @@ pub async fn authenticate(State(gate): State<Arc<Gate>>, request: Request, next:
     response
 }
 
+/// The buckets, handed to the sign-in handler.
+#[derive(Clone)]
+pub(super) struct SignInLimits(Arc<Gate>);
+
+impl SignInLimits {
+    /// Takes an attempt from the account name's bucket: guesses at one account from many
+    /// addresses are slowed as those from one address are.
+    pub(super) fn take(&self, name: &str) -> Result<(), Response> {
+        let key = format!("sign-in-name:{}", name.to_lowercase());
+        match self.0.limits.take(&key, Rate::SIGN_IN_NAME) {
+            Verdict::Allowed { .. } => Ok(()),
+            Verdict::Limited { retry_after } => Err(limited_as(
+                retry_after,
+                "too many sign-in attempts for this name",
+            )),
+        }
+    }
+}
+
 fn limited(retry_after: std::time::Duration) -> Response {
+    limited_as(retry_after, "too many calls with this credential")
+}
+
+fn limited_as(retry_after: std::time::Duration, what: &str) -> Response {
     let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
     let mut response = ApiError(
         AppError::new(
             "rate_limited",
             429,
-            format!("too many calls with this credential; try again in {seconds} s"),
+            format!("{what}; try again in {seconds} s"),
         )
         .with_details(serde_json::json!({ "retry_after_seconds": seconds })),
     )

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{Caller, JsonBody};
+use super::pagination::{page, with_cursor, PageQuery};
 use super::ApiError;
 use crate::app::{App, AppError};
 use crate::runtime::Connector;
@@ -46,12 +47,13 @@ fn view(app: &App, connector: &Connector, installed: &InstalledConnector) -> Val
     })
 }
 
-/// Installed connectors: their connection form (JSON Schema), actions and triggers.
-#[utoipa::path(get, path = "/api/connectors", tag = "connectors",
-    responses((status = 200, description = "`{\"connectors\": [...]}`", body = Object)))]
+/// Installed connectors, by id: their connection form (JSON Schema), actions and triggers.
+#[utoipa::path(get, path = "/api/connectors", tag = "connectors", params(PageQuery),
+    responses((status = 200, description = "`{\"connectors\": [...], \"next_cursor\"}`", body = Object)))]
 async fn list(
     State(app): State<Arc<App>>,
     Caller(_caller): Caller,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let mut list = Vec::new();
     for installed in app.store.connectors().await? {
@@ -64,7 +66,12 @@ async fn list(
                 "pending_reason": installed.pending_reason }));
         }
     }
-    Ok(Json(json!({ "connectors": list })))
+    let (list, next) = page(
+        list,
+        |c| (0, c["id"].as_str().unwrap_or("").to_string()),
+        &q,
+    )?;
+    Ok(Json(with_cursor(json!({ "connectors": list }), next)))
 }
 
 /// One connector, with its actions and triggers and their schemas.

@@ -1,7 +1,8 @@
 //! Rate limits of the API: a token bucket per credential (an API token or a browser session),
 //! and per client address for calls made without one. A caller over its limit gets 429
 //! `rate_limited` with `Retry-After`; every answer says what is left in `RateLimit-Remaining`.
-//! Signing in has a tighter bucket of its own per address, against password guessing.
+//! Signing in has tighter buckets of its own, per address and per account name, against
+//! password guessing.
 //!
 //! The buckets live in the process (like the connections' buckets): each `heph serve` keeps its
 //! own.
@@ -29,6 +30,12 @@ impl Rate {
     pub const SIGN_IN: Rate = Rate {
         per_minute: 10,
         burst: 10,
+    };
+    /// Sign-in attempts per account name, from any address: looser than per address, as
+    /// anyone can spend it (and so keep the account's owner waiting).
+    pub const SIGN_IN_NAME: Rate = Rate {
+        per_minute: 20,
+        burst: 20,
     };
 }
 

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{Caller, JsonBody};
+use super::pagination::{page, with_cursor, PageQuery};
 use super::ApiError;
 use crate::app::App;
 use crate::packages::InstallOutcome;
@@ -169,20 +170,22 @@ async fn versions(
     ))
 }
 
-/// Publishers whose signatures this host trusts.
-#[utoipa::path(get, path = "/api/publishers", tag = "connectors",
-    responses((status = 200, description = "`{\"publishers\": [...]}`", body = Object)))]
+/// Publishers whose signatures this host trusts, by name.
+#[utoipa::path(get, path = "/api/publishers", tag = "connectors", params(PageQuery),
+    responses((status = 200, description = "`{\"publishers\": [...], \"next_cursor\"}`", body = Object)))]
 async fn publishers(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     App::require_admin(&user)?;
-    let list = app.store.trusted_publishers().await?;
+    let all = app.store.trusted_publishers().await?;
+    let (list, next) = page(all, |(name, _)| (0, name.clone()), &q)?;
     let list: Vec<Value> = list
         .into_iter()
         .map(|(name, key)| json!({ "name": name, "public_key": key }))
         .collect();
-    Ok(Json(json!({ "publishers": list })))
+    Ok(Json(with_cursor(json!({ "publishers": list }), next)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -282,16 +282,20 @@ async fn cancel_run(
     Ok(Json(json!(app.cancel_run(&user, &id).await?)))
 }
 
-/// The caller's data store collections and their sizes.
-#[utoipa::path(get, path = "/api/store", tag = "store",
-    responses((status = 200, description = "`{\"collections\": [...]}`", body = Object)))]
+/// The caller's data store collections, by name, and their sizes.
+#[utoipa::path(get, path = "/api/store", tag = "store", params(PageQuery),
+    responses((status = 200, description = "`{\"collections\": [...], \"next_cursor\"}`", body = Object)))]
 async fn collections(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "collections": app.list_collections(&user).await? }),
-    ))
+    let all = app.list_collections(&user).await?;
+    let (collections, next) = page(all, |c| (0, c.name.clone()), &q)?;
+    Ok(Json(with_cursor(
+        json!({ "collections": collections }),
+        next,
+    )))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

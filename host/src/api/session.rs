@@ -5,13 +5,14 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::authn::Credential;
+use super::authn::{Credential, SignInLimits};
 use super::extract::{Caller, CallerWith, JsonBody};
 use super::ApiError;
 use crate::app::App;
@@ -58,9 +59,15 @@ struct SessionView {
     responses((status = 200, description = "Signed in; the cookie is set", body = SessionView)))]
 async fn sign_in(
     State(app): State<Arc<App>>,
+    limits: Option<Extension<SignInLimits>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SignIn>,
 ) -> Result<Response, ApiError> {
+    if let Some(Extension(limits)) = limits {
+        if let Err(limited) = limits.take(&body.name) {
+            return Ok(limited);
+        }
+    }
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

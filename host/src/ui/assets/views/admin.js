@@ -70,7 +70,7 @@ function deleteButton(user, ctx, again) {
 }
 
 export async function renderConnectors(main, ctx) {
-  const [{ connectors }, { publishers }] = await Promise.all([get("/api/connectors"), get("/api/publishers")]);
+  const [{ connectors }, { publishers }] = await Promise.all([get("/api/connectors?limit=1000"), get("/api/publishers?limit=1000")]);
   const again = () => renderConnectors(main, ctx);
   const reviewBox = h("div", {});
   const rows = connectors.map((c) => {

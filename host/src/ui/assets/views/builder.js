@@ -12,7 +12,7 @@ const EMPTY = { name: "", trigger: { type: "manual" }, nodes: [] };
 
 export async function render(main, ctx, id) {
   const [{ connectors }, { connections }, scenario] = await Promise.all([
-    get("/api/connectors"), get("/api/connections?limit=200"), id ? get(`/api/scenarios/${seg(id)}`) : null,
+    get("/api/connectors?limit=1000"), get("/api/connections?limit=200"), id ? get(`/api/scenarios/${seg(id)}`) : null,
   ]);
   // The list leaves out what each connector describes (actions, triggers, schemas).
   const described = await Promise.all(connectors.filter((c) => c.status === "active").map((c) => get(`/api/connectors/${seg(c.id)}`)));

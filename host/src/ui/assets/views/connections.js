@@ -7,7 +7,7 @@ import { get, post, patch, del, seg } from "../api.js";
 import { schemaForm } from "../schema_form.js";
 
 export async function renderList(main) {
-  const [{ connections }, { connectors }] = await Promise.all([get("/api/connections?limit=200"), get("/api/connectors")]);
+  const [{ connections }, { connectors }] = await Promise.all([get("/api/connections?limit=200"), get("/api/connectors?limit=1000")]);
   const picker = h("select", { "aria-label": "Connector to connect" },
     connectors.filter((c) => c.status === "active").map((c) => h("option", { value: c.id }, c.name)));
   mount(main,

@@ -5,7 +5,7 @@ import { get, seg } from "../api.js";
 
 export async function render(main, ctx) {
   const [connectors, connections, scenarios, runs] = await Promise.all([
-    get("/api/connectors"), get("/api/connections?limit=200"), get("/api/scenarios?limit=200"), get("/api/runs?limit=100"),
+    get("/api/connectors?limit=1000"), get("/api/connections?limit=200"), get("/api/scenarios?limit=200"), get("/api/runs?limit=100"),
   ]);
   const lastRun = new Map();
   for (const run of runs.runs) if (!lastRun.has(run.scenario_id)) lastRun.set(run.scenario_id, run);

@@ -5,7 +5,7 @@ import { h, mount, json, busy, confirmDialog } from "../dom.js";
 import { get, del, seg } from "../api.js";
 
 export async function render(main, ctx, collection) {
-  const { collections } = await get("/api/store");
+  const { collections } = await get("/api/store?limit=1000");
   const tabs = h("nav", { class: "tabs", "aria-label": "Collections" }, collections.map((c) =>
     h("a", { href: `#/store/${seg(c.name)}`, "aria-current": c.name === collection ? "page" : null }, `${c.name} (${c.count ?? c.records ?? "?"})`)));
   if (!collection) {
