@@ -126,6 +126,8 @@ async fn show_oauth_app(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OAuthAppBody {
+    /// The client id the provider gave the app (not blank).
+    #[schema(pattern = r"\S")]
     client_id: String,
     #[serde(default)]
     client_secret: Option<String>,

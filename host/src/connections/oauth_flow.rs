@@ -91,10 +91,13 @@ fn state_hash(state: &str) -> String {
 fn oauth_config(app: &App, connector_id: &str) -> Result<OAuth2, AppError> {
     match &app.connector(connector_id)?.manifest().auth {
         Auth::OAuth2(config) => Ok(config.clone()),
-        other => Err(AppError::invalid(format!(
+        // The connector exists but has no OAuth side: a conflict with what it is, not a
+        // malformed request.
+        other => Err(AppError::conflict(format!(
             "`{connector_id}` does not use OAuth (its auth is `{}`)",
             other.kind()
-        ))),
+        ))
+        .with_code("not_oauth")),
     }
 }
 
