@@ -235,12 +235,7 @@ impl Manifest {
     /// Parses and checks a manifest.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError(e.to_string()))?;
-        if manifest.id.is_empty()
-            || !manifest
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
+        if !heph_registry::is_name(&manifest.id) {
             return Err(ManifestError(format!(
                 "id `{}` must be lower-case letters, digits, `-` or `_`",
                 manifest.id

@@ -67,12 +67,7 @@ impl ManifestSummary {
                 summary.version
             )
         })?;
-        if summary.id.is_empty()
-            || !summary
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
+        if !is_name(&summary.id) {
             return Err(format!(
                 "heph.toml: id `{}` must be lower-case letters, digits, `-` or `_`",
                 summary.id
@@ -145,4 +140,13 @@ mod tests {
             "asking for less needs no approval"
         );
     }
+}
+
+/// Whether `name` is a connector id or publisher name: lower-case letters, digits, `-` or `_`
+/// (one or more). Manifests, packages, registries and hosts all hold names to this.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }

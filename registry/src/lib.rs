@@ -8,7 +8,7 @@ pub mod keys;
 pub mod package;
 pub mod server;
 
-pub use capabilities::Capabilities;
+pub use capabilities::{is_name, Capabilities};
 pub use client::RegistryClient;
 pub use keys::{PublicKey, SecretKey};
 pub use package::{Contents, Package, PackageError};

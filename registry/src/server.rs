@@ -181,11 +181,7 @@ async fn register(
             format!("{e}: send {{\"name\", \"public_key\"}}"),
         )
     })?;
-    let name_ok = !r.name.is_empty()
-        && r.name.len() <= 64
-        && r.name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let name_ok = crate::is_name(&r.name) && r.name.len() <= 64;
     if !name_ok {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -98,16 +98,11 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
             .unwrap_or("the request was refused")
             .to_string()
     };
-    let mut answer = ApiError(AppError::new(code, status.as_u16(), message)).into_response();
+    let (answer, body) = ApiError(AppError::new(code, status.as_u16(), message))
+        .into_response()
+        .into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.remove(header::CONTENT_TYPE);
-    let mut last = None;
-    for (name, value) in parts.headers {
-        // A header with several values comes once with its name, then without.
-        if let Some(name) = name.or(last.clone()) {
-            answer.headers_mut().append(name.clone(), value);
-            last = Some(name);
-        }
-    }
-    answer
+    // The error's headers (its content type) replace the originals of the same name.
+    parts.headers.extend(answer.headers);
+    Response::from_parts(parts, body)
 }

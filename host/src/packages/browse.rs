@@ -108,9 +108,7 @@ impl App {
     ) -> Result<InstallOutcome, AppError> {
         App::require_admin(admin)?;
         let registry = self.registry_url(registry)?;
-        let id_like =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-        if name.is_empty() || !name.chars().all(id_like) {
+        if !heph_registry::is_name(name) {
             return Err(AppError::invalid(format!(
                 "`name` must name a connector in the registry: lower-case letters, digits, `-` or `_` (got `{name}`)"
             )));
