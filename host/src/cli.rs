@@ -62,6 +62,23 @@ pub(crate) struct Global {
     /// Memory limit of one connector instance, in MiB.
     #[arg(long, default_value_t = 64, global = true)]
     memory_mb: usize,
+    /// Another per-call limit, as NAME=VALUE (repeatable; `--call-limit help` lists them with
+    /// their defaults), such as `result_bytes=4194304` or `instances_per_user=32`.
+    #[arg(
+        long = "call-limit",
+        env = "HEPH_CALL_LIMITS",
+        global = true,
+        value_delimiter = ','
+    )]
+    call_limits: Vec<String>,
+    /// Pages a poll run reads in one turn before it goes back in the queue.
+    #[arg(
+        long,
+        env = "HEPH_POLL_PAGES_PER_TURN",
+        default_value_t = 50,
+        global = true
+    )]
+    poll_pages_per_turn: usize,
     /// Refresh an OAuth access token this many seconds before it expires.
     #[arg(
         long,
@@ -172,12 +189,26 @@ fn app_config(global: &Global) -> anyhow::Result<AppConfig> {
     config.connector_dirs = global.connector_dirs.clone();
     config.refresh_margin = Duration::from_secs(global.oauth_refresh_margin);
     config.engine.lease = Duration::from_secs(global.run_lease.max(3));
+    config.engine.pages_per_turn = global.poll_pages_per_turn.max(1);
+    let mut limits = Limits {
+        wall_time: Duration::from_secs(global.timeout.max(1)),
+        memory_bytes: global.memory_mb.max(1) << 20,
+        ..Limits::default()
+    };
+    for entry in global.call_limits.iter().filter(|e| !e.trim().is_empty()) {
+        let (name, value) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+        if name.trim() == "help" {
+            bail!(
+                "--call-limit NAME=VALUE, where NAME is one of:\n{}",
+                Limits::help()
+            );
+        }
+        limits
+            .set(name.trim(), value.trim())
+            .map_err(|e| anyhow::anyhow!("--call-limit `{entry}`: {e}"))?;
+    }
     config.runtime = RuntimeConfig {
-        limits: Limits {
-            wall_time: Duration::from_secs(global.timeout.max(1)),
-            memory_bytes: global.memory_mb.max(1) << 20,
-            ..Limits::default()
-        },
+        limits,
         cache_dir: Some(data_dir.join("compiled")),
         resolve_overrides: resolve_overrides(&global.resolve)?,
         extra_root_certs: match &global.extra_ca_cert {

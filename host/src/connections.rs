@@ -11,7 +11,6 @@ mod fields;
 mod handle;
 mod oauth_flow;
 pub mod rate_limit;
-mod redact;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -452,6 +451,7 @@ impl App {
             credentials: stored.clone(),
             allow_private_network: installed.allow_private_network,
             run_id: new_id("call"),
+            tenant: row.user_id.clone(),
         };
         Ok((connector, context, Some(stored)))
     }
@@ -466,18 +466,8 @@ impl App {
         credentials: Option<&StoredCredentials>,
         is_test: bool,
         quiet_ok: bool,
-    ) -> CallOutcome<T>
-    where
-        T: RedactValue,
-    {
-        if let Some(credentials) = credentials {
-            let redactor = credentials.redactor().await;
-            match &mut outcome.result {
-                Ok(value) => value.redact(&redactor),
-                Err(e) => redactor.error(e),
-            }
-            redactor.entries(&mut outcome.log);
-        }
+    ) -> CallOutcome<T> {
+        // The runtime has redacted the connection's secrets from the outcome already.
         if credentials.is_some_and(|c| c.needs_reauth()) {
             // The refresh was refused for good; the status says so already.
             outcome.result = Err(CallError::Unauthorized(
@@ -518,18 +508,6 @@ impl App {
             }
         }
         outcome
-    }
-}
-
-/// A call result whose secrets can be redacted.
-pub trait RedactValue {
-    /// Redacts in place.
-    fn redact(&mut self, redactor: &redact::Redactor);
-}
-
-impl RedactValue for Value {
-    fn redact(&mut self, redactor: &redact::Redactor) {
-        redactor.value(self);
     }
 }
 

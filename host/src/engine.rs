@@ -46,6 +46,9 @@ pub struct EngineConfig {
     pub lease: Duration,
     /// Worker tasks per process.
     pub workers: usize,
+    /// Pages a poll run reads in one turn before it goes back in the queue, so that a trigger
+    /// that always has more cannot hold a worker while other runs wait.
+    pub pages_per_turn: usize,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +56,7 @@ impl Default for EngineConfig {
         EngineConfig {
             lease: Duration::from_secs(30),
             workers: 2,
+            pages_per_turn: 50,
         }
     }
 }
@@ -64,6 +68,13 @@ pub struct EngineState {
     signal: Notify,
     /// `describe()` of each connector version, by component digest, asked once.
     descriptions: Mutex<HashMap<String, Arc<Value>>>,
+}
+
+impl EngineState {
+    /// Wakes this process's idle workers: a run was queued.
+    pub fn wake(&self) {
+        self.signal.notify_waiters();
+    }
 }
 
 /// This process's name in `runs.claimed_by`: host, pid and a random tag.

@@ -184,6 +184,11 @@ pub struct Field {
     /// A secret: never shown, never given to the connector.
     #[serde(default)]
     pub secret: bool,
+    /// A signing secret (needs `secret`): the only kind of field that can key the
+    /// `signature` import's HMACs, so that a connector cannot compute HMACs keyed by the
+    /// user's password or API key.
+    #[serde(default)]
+    pub sign: bool,
     /// Help text.
     #[serde(default)]
     pub help: String,
@@ -281,6 +286,12 @@ impl Manifest {
             }
         }
         for field in &manifest.connection.fields {
+            if field.sign && !field.secret {
+                return Err(ManifestError(format!(
+                    "connection field `{}` is a signing key (`sign = true`) and must be `secret = true` too",
+                    field.name
+                )));
+            }
             if field.secret && field.default.is_some() {
                 return Err(ManifestError(format!(
                     "connection field `{}` is secret and cannot have a default",
@@ -305,6 +316,16 @@ impl Manifest {
             }
         }
         Ok(manifest)
+    }
+
+    /// The names of the signing secrets: the fields that may key `sign-hmac-sha256` and
+    /// `verify-hmac-sha256`.
+    pub fn signing_fields(&self) -> impl Iterator<Item = &str> {
+        self.connection
+            .fields
+            .iter()
+            .filter(|f| f.secret && f.sign)
+            .map(|f| f.name.as_str())
     }
 
     /// The names of the secret fields.

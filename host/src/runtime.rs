@@ -6,16 +6,22 @@
 //! Runtime::new(config) ─ load(manifest, component) ─▶ Connector ─ run_action/poll/… ─▶ CallOutcome
 //! ```
 
+mod admission;
 mod bindings;
+pub mod budget;
 pub mod cache;
+mod call;
 pub mod call_log;
 mod client;
 mod connector;
 pub mod credentials;
+mod error;
 pub mod host_http;
 pub mod limits;
 mod outbound;
+mod output;
 pub mod policy;
+pub mod redact;
 mod state;
 
 use std::path::PathBuf;
@@ -28,11 +34,14 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use cache::Origin;
 pub use client::ResolveOverrides;
-pub use connector::{CallError, CallOutcome, ConnectionContext, Connector, Item, PollPage};
+pub use connector::{
+    CallError, CallOutcome, ConnectionContext, Connector, Item, PollPage, LOCAL_TENANT,
+};
 pub use credentials::{Credential, CredentialFuture, CredentialSource, StaticCredentials};
 pub use limits::Limits;
 
 use crate::manifest::Manifest;
+use admission::Admission;
 use bindings::PluginPre;
 use cache::ComponentCache;
 use client::OutboundClient;
@@ -75,6 +84,7 @@ pub(crate) struct Shared {
     engine: Engine,
     client: Arc<OutboundClient>,
     limits: Limits,
+    admission: Admission,
 }
 
 /// The runtime. Create one per process.
@@ -85,18 +95,27 @@ pub struct Runtime {
     ticker: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
-/// How many connector instances may exist at once (one per call in flight).
-const MAX_INSTANCES: u32 = 256;
+/// The most core instances, memories and tables one connector instance may have. A Rust
+/// guest has a handful of each (its module, the WASI adapter, shims); a language runtime more.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+const MEMORIES_PER_COMPONENT: u32 = 4;
+const TABLES_PER_COMPONENT: u32 = 8;
 
 impl Runtime {
     /// Starts the engine, the epoch ticker and the outbound client. Needs a Tokio runtime.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        // The pool holds `instances` connector instances with everything each may need, so
+        // that a call admitted to a slot (see `admission`) always gets its instance.
+        let instances = config.limits.instances.max(1);
         let mut pooling = PoolingAllocationConfig::default();
         pooling
-            .total_component_instances(MAX_INSTANCES)
-            .total_core_instances(MAX_INSTANCES * 2)
-            .total_memories(MAX_INSTANCES * 2)
-            .total_tables(MAX_INSTANCES * 4)
+            .total_component_instances(instances)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(TABLES_PER_COMPONENT)
+            .total_core_instances(instances * CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(instances * MEMORIES_PER_COMPONENT)
+            .total_tables(instances * TABLES_PER_COMPONENT)
             .max_memory_size(config.limits.memory_bytes.max(1 << 20))
             // A call's instance is short-lived: resetting its first pages with memset on reuse
             // is cheaper than giving them back to the kernel (madvise) after every call.
@@ -137,6 +156,7 @@ impl Runtime {
             shared: Arc::new(Shared {
                 engine,
                 client,
+                admission: Admission::new(&config.limits),
                 limits: config.limits,
             }),
             linker,

@@ -4,6 +4,10 @@
 //!   limits, pages and the OpenAPI document, through `heph serve`.
 //! - `dashboard`: the web dashboard in a real headless Chromium, from install to import.
 //! - `sandbox`: hostile connectors, one per attack.
+//! - `hostile`: the runtime's bounds against hostile connectors: fair admission, host memory,
+//!   answer caps, CPU that counts CPU, `--resolve` ports, redaction in every form, signing keys.
+//! - `hostile_end_to_end`: hostile connectors through the CLI, and installed as signed partner
+//!   packages on `heph serve`.
 //! - `wordpress`: the WordPress connector against a real WordPress.
 //! - `cli`: the `heph` command line as a user runs it.
 //! - `connections`: connections through `heph serve` on SQLite and PostgreSQL; the vault.
@@ -24,6 +28,8 @@ mod dashboard;
 mod engine;
 mod engine_crash;
 mod google_calendar;
+mod hostile;
+mod hostile_end_to_end;
 mod linkedin;
 mod monday;
 mod notion;

@@ -65,9 +65,13 @@ pub(super) enum ConnectorCommand {
         /// The trigger's configuration, a JSON object.
         #[arg(long, default_value = "{}")]
         config: String,
-        /// Follow pages until the trigger has nothing more ready.
+        /// Follow pages until the trigger has nothing more ready (at most --max-pages).
         #[arg(long)]
         all: bool,
+        /// With --all: stop after this many pages, printing the cursor to go on from (a
+        /// trigger that always says it has more would otherwise never stop).
+        #[arg(long, default_value_t = 1000)]
+        max_pages: usize,
     },
     #[command(flatten)]
     Lifecycle(super::packages::LifecycleCommand),
@@ -189,6 +193,7 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
             cursor,
             config,
             all,
+            max_pages,
         } => {
             let connector = find(global, &id).await?;
             let conn = read_connection(&connector, &connection)?;
@@ -200,6 +205,7 @@ pub(super) async fn run(command: ConnectorCommand, global: &Global) -> anyhow::R
                 &config,
                 cursor,
                 all,
+                max_pages,
                 connection.verbose,
             )
             .await
@@ -273,11 +279,14 @@ async fn poll(
     config: &Value,
     mut cursor: Option<String>,
     all: bool,
+    max_pages: usize,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut total = 0usize;
+    let mut pages = 0usize;
     loop {
+        pages += 1;
         let outcome = connector
             .poll(conn, trigger, config, cursor.as_deref())
             .await;
@@ -301,10 +310,16 @@ async fn poll(
         if page.cursor.is_some() {
             cursor = page.cursor;
         }
-        if !(all && page.has_more) {
+        let capped = all && page.has_more && pages >= max_pages;
+        if !(all && page.has_more) || capped {
             out.flush()?;
             if verbose {
                 eprintln!("{total} items");
+            }
+            if capped {
+                eprintln!(
+                    "stopped after {pages} pages (--max-pages) although the trigger says it has more; go on with --cursor"
+                );
             }
             eprintln!("cursor: {}", cursor.unwrap_or_default());
             return Ok(ExitCode::SUCCESS);

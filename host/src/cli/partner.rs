@@ -78,6 +78,9 @@ pub(super) async fn run(command: PartnerCommand, global: &Global) -> anyhow::Res
             let checked = check::check(&runtime, &manifest, &wasm)
                 .await
                 .map_err(|e| anyhow!("the component does not pass the checks:\n{e}"))?;
+            for warning in &checked.warnings {
+                eprintln!("warning: {warning}");
+            }
             let names = |kind: &str| -> String {
                 checked.describe[kind]
                     .as_array()
@@ -106,6 +109,9 @@ pub(super) async fn run(command: PartnerCommand, global: &Global) -> anyhow::Res
             let checked = check::check(&runtime, &manifest_text, &component)
                 .await
                 .map_err(|e| anyhow!("cannot pack:\n{e}"))?;
+            for warning in &checked.warnings {
+                eprintln!("warning: {warning}");
+            }
             let readme = std::fs::read_to_string(dir.join("README.md")).unwrap_or_default();
             let m = &checked.manifest;
             let contents = Contents {

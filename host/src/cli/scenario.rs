@@ -292,16 +292,25 @@ async fn follow(app: &Arc<App>, user: &User, run_id: &str) -> anyhow::Result<Exi
     }
     engine::expire_dead_claims(app).await;
     let end = match app.store.claim_run(run_id, &worker, lease).await? {
-        Some(run) => {
-            engine::run::execute(
+        Some(mut run) => loop {
+            let end = engine::run::execute(
                 app,
                 run,
                 &worker,
                 Some(progress.clone()),
                 Some(stop.clone()),
             )
-            .await
-        }
+            .await;
+            // A poll run hands its worker back after each turn of pages; in the foreground
+            // it is the only run, so it simply takes its next turn.
+            if end != RunEnd::Yielded {
+                break end;
+            }
+            match app.store.claim_run(run_id, &worker, lease).await? {
+                Some(next) => run = next,
+                None => break RunEnd::LeaseLost,
+            }
+        },
         None => {
             // Another process holds it: watch it.
             loop {

@@ -67,20 +67,6 @@ impl StoredCredentials {
         self.needs_reauth.load(Ordering::Relaxed)
     }
 
-    /// A redactor for everything secret this call knew: the opened fields, the credential, and
-    /// the access token it ended with (a refresh may have replaced the first one).
-    pub async fn redactor(&self) -> super::redact::Redactor {
-        let mut values: Vec<String> = self.all_secrets.clone();
-        let credential = match &self.kind {
-            Kind::Static(credential) => Some(credential.clone()),
-            Kind::OAuth { current, .. } => {
-                values.push(current.lock().await.access_token.clone());
-                None
-            }
-        };
-        super::redact::Redactor::new(values.iter().map(String::as_str), credential.as_ref())
-    }
-
     /// Whether a refresh failed for a passing reason and the call could not go on.
     pub fn refresh_deferred(&self) -> bool {
         self.refresh_deferred.load(Ordering::Relaxed)
@@ -308,6 +294,14 @@ impl CredentialSource for StoredCredentials {
             .get(field)
             .and_then(Value::as_str)
             .map(str::to_string)
+    }
+
+    fn secret_values(&self) -> Vec<String> {
+        let mut values = self.all_secrets.clone();
+        if let Kind::Static(credential) = &self.kind {
+            values.extend(credential.secrets().into_iter().map(str::to_string));
+        }
+        values
     }
 
     fn refreshable(&self) -> bool {

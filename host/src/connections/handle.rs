@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::redact::Redactor;
-use super::{RedactValue, StoredCredentials};
+use super::StoredCredentials;
 use crate::app::{App, AppError};
 use crate::runtime::{CallError, CallOutcome, ConnectionContext, Connector, Item, PollPage};
 use crate::store::{ConnectionRow, Status};
@@ -58,7 +57,7 @@ impl ConnectionHandle {
         context
     }
 
-    async fn finish<T: RedactValue>(&self, app: &App, outcome: CallOutcome<T>) -> CallOutcome<T> {
+    async fn finish<T>(&self, app: &App, outcome: CallOutcome<T>) -> CallOutcome<T> {
         let quiet = self.ok_recorded.load(Ordering::Relaxed);
         let outcome = app
             .record_use(&self.row, outcome, Some(&self.credentials), false, quiet)
@@ -107,35 +106,16 @@ impl ConnectionHandle {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> CallOutcome<Vec<Item>> {
-        let mut outcome = self
+        let outcome = self
             .connector
             .webhook(&self.context("webhook"), trigger, headers, body)
             .await;
         if matches!(outcome.result, Err(CallError::Unauthorized(_))) {
             // A refused delivery (a bad signature: anyone who knows the URL can send one)
             // says nothing about the connection's own credentials, so it must not mark the
-            // connection as needing to be connected again. Redact, and leave its status.
-            let redactor = self.credentials.redactor().await;
-            if let Err(e) = &mut outcome.result {
-                redactor.error(e);
-            }
-            redactor.entries(&mut outcome.log);
+            // connection as needing to be connected again: leave its status.
             return outcome;
         }
         self.finish(app, outcome).await
-    }
-}
-
-impl RedactValue for PollPage {
-    fn redact(&mut self, redactor: &Redactor) {
-        self.items.redact(redactor);
-    }
-}
-
-impl RedactValue for Vec<Item> {
-    fn redact(&mut self, redactor: &Redactor) {
-        for item in self {
-            redactor.value(&mut item.data);
-        }
     }
 }

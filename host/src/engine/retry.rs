@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `rate-limited(s)` | after `s` seconds (or 5 s when the upstream did not say), up to max(retries, 5) times |
 //! | `transient`, a timeout | with exponential backoff and jitter (0.5 s, 1 s, 2 s … up to 60 s), `retries` times |
+//! | `busy` (no instance came free) | with the same backoff, up to max(retries, 5) times |
 //! | `invalid-input`, `unauthorized`, `not-found`, `permanent`, a crash | never |
 
 use std::time::Duration;
@@ -34,6 +35,9 @@ pub fn decide(error: &CallError, attempt: u32, retries: u32) -> RetryDecision {
         CallError::Transient(_) | CallError::WallTime(_) if attempt <= retries => {
             RetryDecision::Retry(backoff(attempt))
         }
+        // The host's pool was full: the connector did nothing wrong, so a scenario that
+        // allows no retries still gets a few.
+        CallError::Busy(_) if attempt <= retries.max(5) => RetryDecision::Retry(backoff(attempt)),
         _ => RetryDecision::GiveUp,
     }
 }
@@ -65,6 +69,9 @@ mod tests {
             decide(&CallError::RateLimited(None), 6, 3),
             RetryDecision::GiveUp
         );
+        let busy = CallError::Busy("the host is busy".into());
+        assert!(matches!(decide(&busy, 1, 0), RetryDecision::Retry(_)));
+        assert_eq!(decide(&busy, 6, 0), RetryDecision::GiveUp);
         for never in [
             CallError::InvalidInput("x".into()),
             CallError::Unauthorized("x".into()),

@@ -47,6 +47,9 @@ pub enum RunEnd {
     Paused(String, String),
     /// Another worker took the run over; this one wrote nothing more.
     LeaseLost,
+    /// The run read its slice of pages and went back in the queue, so that other runs get a
+    /// worker; it continues from its committed cursor when a worker claims it again.
+    Yielded,
 }
 
 /// Runs a claimed run to its end and records the end.
@@ -110,6 +113,19 @@ pub async fn execute(
             ("paused", Some(reason.clone()))
         }
         RunEnd::LeaseLost => return end,
+        RunEnd::Yielded => {
+            return match app.store.yield_run(&run.id, worker).await {
+                Ok(true) => {
+                    app.engine.wake();
+                    end
+                }
+                Ok(false) => RunEnd::LeaseLost,
+                Err(e) => {
+                    tracing::error!(run = %run.id, error = %e, "cannot put the run back in the queue");
+                    end
+                }
+            };
+        }
     };
     match app
         .store
@@ -393,6 +409,7 @@ async fn poll_run(
     };
     let mut pending = fetch(cursor.clone());
     let mut first_page = true;
+    let mut pages_this_turn = 0;
     loop {
         let (page, note) = match pending.await {
             Ok(Ok(read)) => read,
@@ -475,6 +492,20 @@ async fn poll_run(
         }
         if !more {
             return RunEnd::Finished("succeeded", None);
+        }
+        pages_this_turn += 1;
+        let turn = app.config.engine.pages_per_turn.max(1);
+        if pages_this_turn >= turn {
+            // A trigger that always has more must not hold a worker forever: the run goes
+            // back in the queue behind the runs that waited, and continues from its cursor.
+            pending.abort();
+            let _ = app
+                .store
+                .add_run_event(&run.id, "info", &format!(
+                    "read {turn} pages in this turn; the run goes back in the queue so that other runs get a worker, and continues from the committed cursor"
+                ))
+                .await;
+            return RunEnd::Yielded;
         }
     }
 }

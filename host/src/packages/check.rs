@@ -36,6 +36,22 @@ pub struct Checked {
     pub describe: Value,
     /// The loaded connector.
     pub connector: Connector,
+    /// What passed but deserves the partner's attention (printed by build and pack).
+    pub warnings: Vec<String>,
+}
+
+/// What a partner should hear about a component that passed.
+fn warnings(manifest: &Manifest, describe: &Value) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let has_webhooks = describe["triggers"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t["kind"] == "webhook"));
+    if has_webhooks && manifest.signing_fields().next().is_none() {
+        warnings.push(
+            "the connector has webhook triggers but declares no signing key: mark the secret field that signs deliveries `sign = true`, or sign-hmac-sha256 and verify-hmac-sha256 will answer none and false".to_string(),
+        );
+    }
+    warnings
 }
 
 /// Why a component cannot be packed or installed: every problem found, one per line.
@@ -139,6 +155,7 @@ pub async fn check(
     }
     if problems.is_empty() {
         Ok(Checked {
+            warnings: warnings(&manifest, &describe),
             manifest,
             describe,
             connector,

@@ -23,9 +23,10 @@ use super::policy::{self, Refusal};
 
 /// Names mapped to fixed addresses and ports, like curl's `--resolve`/`--connect-to`: only the
 /// operator's configuration sets them (`heph --resolve NAME=ADDR:PORT`), for tests against
-/// local fakes and for hosts without DNS. The name is still checked against the allowed hosts,
-/// TLS still verifies the certificate for the name, and metadata addresses are still refused;
-/// a mapped address may be private, since the operator named it.
+/// local fakes and for hosts without DNS. Names are kept normalized (lower case, no trailing
+/// dot). The name is still checked against the allowed hosts, only the mapped port may be
+/// asked for, TLS still verifies the certificate for the name, and metadata addresses are
+/// still refused; a mapped address may be private, since the operator named it.
 pub type ResolveOverrides = HashMap<String, Vec<SocketAddr>>;
 
 /// Why the client's TLS setup failed.
@@ -41,6 +42,7 @@ type Connector = HttpsConnector<HttpConnector<CheckedResolver>>;
 pub struct OutboundClient {
     public: Client<Connector, WasiBody>,
     private: Client<Connector, WasiBody>,
+    overrides: Arc<ResolveOverrides>,
 }
 
 impl OutboundClient {
@@ -89,7 +91,30 @@ impl OutboundClient {
         Ok(OutboundClient {
             public: build(false),
             private: build(true),
+            overrides,
         })
+    }
+
+    /// Checks a request to a name the operator mapped (`--resolve NAME=ADDR:PORT`): the
+    /// mapping sends the name, on its URL's default port, to that address and port. A URL that
+    /// names another port would reach that port of the mapped address instead, so it is
+    /// refused; naming the mapped port itself is the same destination and passes.
+    pub fn check_mapped(&self, host: &str, explicit_port: Option<u16>) -> Result<(), Refusal> {
+        let host = policy::normalize_host(host);
+        match (self.overrides.get(&host), explicit_port) {
+            (Some(addrs), Some(port)) if !addrs.iter().any(|a| a.port() == port) => {
+                Err(Refusal::PortNotMapped {
+                    host,
+                    port,
+                    mapped: addrs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The pool for an install.
@@ -123,7 +148,8 @@ impl tower_service::Service<Name> for CheckedResolver {
     fn call(&mut self, name: Name) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let host = name.as_str().to_string();
+            // Compared as the allowlist compares it: `API.Example.org.` is `api.example.org`.
+            let host = policy::normalize_host(name.as_str());
             let overridden = this.overrides.get(&host);
             let addrs: Vec<SocketAddr> = match overridden {
                 Some(addrs) => addrs.clone(),

@@ -9,89 +9,20 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
 use super::bindings::exports::heph::connector::connector as wit;
 use super::bindings::PluginPre;
+use super::budget::{parsed_json_bytes, HostBudget};
+use super::call::{instantiate_and_call, Op, Raw};
 use super::call_log::{CallLog, Entries};
 use super::credentials::{CredentialSource, StaticCredentials};
-use super::limits::{Limits, EPOCH_TICK};
+pub use super::error::CallError;
 use super::outbound::CallNetwork;
 use super::policy::resolve_allowlist;
+use super::redact::Redactor;
 use super::state::CallState;
 use super::Shared;
 use crate::manifest::{Auth, Manifest};
-
-/// Why a call failed. `code()` is stable for the API and the engine's retry decisions.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    /// The connector says the input is invalid.
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
-    /// The connector says the credentials were refused.
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    /// The connector says the thing does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// The upstream asked to slow down (seconds to wait).
-    #[error("rate limited{}", .0.map(|s| format!(": retry after {s} s")).unwrap_or_default())]
-    RateLimited(Option<u32>),
-    /// A failure worth retrying.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// A failure not worth retrying.
-    #[error("{0}")]
-    Permanent(String),
-    /// The guest trapped or panicked.
-    #[error("the connector crashed: {0}")]
-    Trap(String),
-    /// The guest ran out of CPU time.
-    #[error("the connector used more than its {0:?} of CPU time (an endless loop?)")]
-    CpuTime(Duration),
-    /// The call ran out of wall-clock time.
-    #[error("the call took longer than its {0:?} limit")]
-    WallTime(Duration),
-    /// The guest wanted more memory than allowed.
-    #[error("the connector needed more than its {0} MiB of memory")]
-    Memory(usize),
-    /// The host could not make the call (configuration, a connector answer that breaks the
-    /// contract).
-    #[error("{0}")]
-    Host(String),
-}
-
-impl CallError {
-    /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            CallError::InvalidInput(_) => "invalid_input",
-            CallError::Unauthorized(_) => "unauthorized",
-            CallError::NotFound(_) => "not_found",
-            CallError::RateLimited(_) => "rate_limited",
-            CallError::Transient(_) => "transient",
-            CallError::Permanent(_) => "permanent",
-            CallError::Trap(_) => "trap",
-            CallError::CpuTime(_) => "cpu_time_exceeded",
-            CallError::WallTime(_) => "timeout",
-            CallError::Memory(_) => "memory_exceeded",
-            CallError::Host(_) => "host_error",
-        }
-    }
-}
-
-impl From<wit::Error> for CallError {
-    fn from(e: wit::Error) -> Self {
-        match e {
-            wit::Error::InvalidInput(m) => CallError::InvalidInput(m),
-            wit::Error::Unauthorized(m) => CallError::Unauthorized(m),
-            wit::Error::NotFound(m) => CallError::NotFound(m),
-            wit::Error::RateLimited(s) => CallError::RateLimited(s),
-            wit::Error::Transient(m) => CallError::Transient(m),
-            wit::Error::Permanent(m) => CallError::Permanent(m),
-        }
-    }
-}
 
 /// The result of a call and what it did.
 #[derive(Debug)]
@@ -136,7 +67,12 @@ pub struct ConnectionContext {
     pub allow_private_network: bool,
     /// The run the call belongs to.
     pub run_id: String,
+    /// Whose call it is (a user's id): the key of the fair share of the instance pool.
+    pub tenant: String,
 }
+
+/// The tenant of calls made by the command line on its own behalf.
+pub const LOCAL_TENANT: &str = "local";
 
 impl ConnectionContext {
     /// A connection built from a map of fields and secrets (the CLI's connection file).
@@ -153,6 +89,7 @@ impl ConnectionContext {
             credentials,
             allow_private_network,
             run_id: String::new(),
+            tenant: LOCAL_TENANT.to_string(),
         })
     }
 
@@ -167,6 +104,7 @@ impl ConnectionContext {
             )),
             allow_private_network: false,
             run_id: String::new(),
+            tenant: LOCAL_TENANT.to_string(),
         }
     }
 }
@@ -178,25 +116,6 @@ pub struct Connector {
     pre: PluginPre<CallState>,
     shared: Arc<Shared>,
 }
-
-enum Op {
-    Describe,
-    Test,
-    Action(String, String),
-    Poll(String, String, Option<String>),
-    Webhook(String, Vec<(String, String)>, Vec<u8>),
-}
-
-enum Raw {
-    Json(String),
-    Page(wit::Page),
-    Items(Vec<wit::Item>),
-}
-
-/// The CPU budget ran out (raised from the epoch callback).
-#[derive(Debug, thiserror::Error)]
-#[error("CPU time exhausted")]
-struct CpuExhausted;
 
 impl Connector {
     pub(super) fn new(
@@ -233,14 +152,23 @@ impl Connector {
     }
 
     /// `describe()` as the component answers it, with the SDK's `build` entry (the manifest the
-    /// component was built with), for the checks of packing and installing.
+    /// component was built with), for the checks of packing and installing. An answer larger
+    /// than `describe_bytes` is refused, naming the limit.
     pub async fn describe_with_build(&self) -> CallOutcome<Value> {
-        self.json(self.invoke(&ConnectionContext::none(), Op::Describe).await)
+        let cap = self.shared.limits.describe_bytes;
+        self.call(&ConnectionContext::none(), Op::Describe, |raw, checks| {
+            checks.json(raw, cap, "its describe() answer", "describe_bytes")
+        })
+        .await
     }
 
     /// Runs `test-connection`.
     pub async fn test_connection(&self, conn: &ConnectionContext) -> CallOutcome<Value> {
-        self.json(self.invoke(conn, Op::Test).await)
+        let cap = self.shared.limits.result_bytes;
+        self.call(conn, Op::Test, |raw, checks| {
+            checks.json(raw, cap, "its answer", "result_bytes")
+        })
+        .await
     }
 
     /// Runs an action.
@@ -250,10 +178,12 @@ impl Connector {
         action: &str,
         input: &Value,
     ) -> CallOutcome<Value> {
-        self.json(
-            self.invoke(conn, Op::Action(action.to_string(), input.to_string()))
-                .await,
-        )
+        let cap = self.shared.limits.result_bytes;
+        let op = Op::Action(action.to_string(), input.to_string());
+        self.call(conn, op, |raw, checks| {
+            checks.json(raw, cap, "its answer", "result_bytes")
+        })
+        .await
     }
 
     /// Polls a trigger.
@@ -264,24 +194,12 @@ impl Connector {
         config: &Value,
         cursor: Option<&str>,
     ) -> CallOutcome<PollPage> {
-        let outcome = self
-            .invoke(
-                conn,
-                Op::Poll(
-                    trigger.to_string(),
-                    config.to_string(),
-                    cursor.map(str::to_string),
-                ),
-            )
-            .await;
-        map_outcome(outcome, |raw| match raw {
-            Raw::Page(page) => Ok(PollPage {
-                items: items(page.items)?,
-                cursor: page.cursor,
-                has_more: page.has_more,
-            }),
-            _ => Err(CallError::Host("unexpected answer".into())),
-        })
+        let op = Op::Poll(
+            trigger.to_string(),
+            config.to_string(),
+            cursor.map(str::to_string),
+        );
+        self.call(conn, op, |raw, checks| checks.page(raw)).await
     }
 
     /// Passes a webhook delivery to the connector.
@@ -292,45 +210,74 @@ impl Connector {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> CallOutcome<Vec<Item>> {
-        let outcome = self
-            .invoke(conn, Op::Webhook(trigger.to_string(), headers, body))
-            .await;
-        map_outcome(outcome, |raw| match raw {
-            Raw::Items(list) => items(list),
-            _ => Err(CallError::Host("unexpected answer".into())),
+        let op = Op::Webhook(trigger.to_string(), headers, body);
+        self.call(conn, op, |raw, checks| match raw {
+            Raw::Items(list) => checks.items(list),
+            _ => Err(unexpected()),
         })
+        .await
     }
 
-    fn json(&self, outcome: CallOutcome<Raw>) -> CallOutcome<Value> {
-        map_outcome(outcome, |raw| match raw {
-            Raw::Json(text) => parse_json(&text),
-            _ => Err(CallError::Host("unexpected answer".into())),
-        })
-    }
-
-    async fn invoke(&self, conn: &ConnectionContext, op: Op) -> CallOutcome<Raw> {
+    /// One call: a slot in the instance pool, a fresh instance under the limits, the answer
+    /// checked against the caps, and everything redacted of the connection's secrets.
+    async fn call<T: Redact>(
+        &self,
+        conn: &ConnectionContext,
+        op: Op,
+        convert: impl FnOnce(Raw, &Checks) -> Result<T, CallError>,
+    ) -> CallOutcome<T> {
         let started = Instant::now();
         let limits = &self.shared.limits;
-        let log = CallLog::default();
+        let budget = HostBudget::new(limits.charged_host_bytes());
+        let log = CallLog::new(budget.clone(), limits.log_bytes);
         let describing = matches!(op, Op::Describe);
-        let result = match self.network(conn, log.clone(), describing) {
-            Ok(network) => {
-                let wall = limits.wall_time;
-                match tokio::time::timeout(
-                    wall,
-                    self.instantiate_and_call(network, limits, conn, op),
-                )
+        let mut used = Vec::new();
+        let result = async {
+            let network = self.network(conn, log.clone(), describing)?;
+            let _slot = self
+                .shared
+                .admission
+                .admit(&conn.tenant, &self.manifest.id)
                 .await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(CallError::WallTime(wall)),
-                }
+                .map_err(|e| CallError::Busy(e.to_string()))?;
+            let wall = limits.wall_time;
+            let call = instantiate_and_call(&self.pre, &self.shared, network.clone(), conn, op);
+            let raw = tokio::time::timeout(wall, call)
+                .await
+                .unwrap_or(Err(CallError::WallTime(wall)));
+            used = network.used_credentials();
+            if let Some(limit) = network.limit_reached() {
+                return Err(CallError::Limit(limit));
             }
-            Err(e) => Err(e),
+            convert(
+                raw?,
+                &Checks {
+                    limits,
+                    budget: &budget,
+                },
+            )
+        }
+        .await;
+        let mut result = if budget.exceeded() {
+            // What the call made the host hold is let go; the error says why.
+            log.clear();
+            Err(CallError::HostMemory(limits.host_memory_bytes >> 20))
+        } else {
+            result
         };
+        let mut log = log.snapshot();
+        let secrets = conn.credentials.secret_values();
+        let redactor = Redactor::new(secrets.iter().map(String::as_str), &used);
+        if !redactor.is_empty() {
+            match &mut result {
+                Ok(value) => value.redact(&redactor),
+                Err(e) => redactor.error(e),
+            }
+            redactor.entries(&mut log);
+        }
         CallOutcome {
             result,
-            log: log.snapshot(),
+            log,
             duration: started.elapsed(),
         }
     }
@@ -361,106 +308,94 @@ impl Connector {
             .max_concurrent_requests
             .unwrap_or(limits.concurrent_requests)
             .clamp(1, limits.concurrent_requests);
-        Ok(Arc::new(CallNetwork {
+        Ok(Arc::new(CallNetwork::new(
             allowed,
             authenticated,
-            allow_private: conn.allow_private_network,
-            credentials: conn.credentials.clone(),
-            client: self.shared.client.clone(),
+            conn,
+            self.manifest.signing_fields().map(str::to_string).collect(),
+            self.shared.client.clone(),
             log,
             limits,
-            permits: Arc::new(Semaphore::new(concurrency)),
-        }))
-    }
-
-    async fn instantiate_and_call(
-        &self,
-        network: Arc<CallNetwork>,
-        limits: &Limits,
-        conn: &ConnectionContext,
-        op: Op,
-    ) -> Result<Raw, CallError> {
-        let store_limits = StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .trap_on_grow_failure(true)
-            .build();
-        let cpu_ticks = (limits.cpu_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        let mut store = Store::new(
-            &self.shared.engine,
-            CallState::new(network, store_limits, cpu_ticks),
-        );
-        store.limiter(|state| &mut state.limits);
-        store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
-            if state.cpu_ticks_left == 0 {
-                return Err(CpuExhausted.into());
-            }
-            state.cpu_ticks_left -= 1;
-            // Yielding lets the wall-clock timeout fire even while the guest spins.
-            Ok(UpdateDeadline::Yield(1))
-        });
-        store.set_epoch_deadline(1);
-
-        let ctx = wit::Context {
-            connection: Some(conn.public.to_string()),
-            run_id: conn.run_id.clone(),
-        };
-        let result = async {
-            let plugin = self.pre.instantiate_async(&mut store).await?;
-            let exports = plugin.heph_connector_connector();
-            Ok::<_, wasmtime::Error>(match op {
-                Op::Describe => Ok(Raw::Json(exports.call_describe(&mut store).await?)),
-                Op::Test => exports
-                    .call_test_connection(&mut store, &ctx)
-                    .await?
-                    .map(Raw::Json),
-                Op::Action(name, input) => exports
-                    .call_run_action(&mut store, &ctx, &name, &input)
-                    .await?
-                    .map(Raw::Json),
-                Op::Poll(trigger, config, cursor) => exports
-                    .call_poll(&mut store, &ctx, &trigger, &config, cursor.as_deref())
-                    .await?
-                    .map(Raw::Page),
-                Op::Webhook(trigger, headers, body) => exports
-                    .call_webhook(&mut store, &ctx, &trigger, &headers, &body)
-                    .await?
-                    .map(Raw::Items),
-            })
-        }
-        .await;
-        store.data().flush_output();
-        match result {
-            Ok(answer) => answer.map_err(CallError::from),
-            Err(error) => Err(self.classify(error)),
-        }
-    }
-
-    /// Turns a wasmtime error into what went wrong, in words an admin can act on.
-    fn classify(&self, error: wasmtime::Error) -> CallError {
-        let limits = &self.shared.limits;
-        if error.downcast_ref::<CpuExhausted>().is_some() {
-            return CallError::CpuTime(limits.cpu_time);
-        }
-        let chain = format!("{error:#}");
-        if chain.contains("growing memory") || chain.contains("memory growth failure") {
-            return CallError::Memory(limits.memory_bytes >> 20);
-        }
-        match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::StackOverflow) => {
-                CallError::Trap("stack overflow (unbounded recursion?)".into())
-            }
-            Some(wasmtime::Trap::UnreachableCodeReached) => CallError::Trap(
-                "the connector panicked or aborted (see its output in the call log)".into(),
-            ),
-            Some(trap) => CallError::Trap(trap.to_string()),
-            None => CallError::Trap(first_line(&chain)),
-        }
+            Arc::new(Semaphore::new(concurrency)),
+        )))
     }
 }
 
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or("").to_string()
+/// The caps an answer is checked against before it is parsed.
+struct Checks<'a> {
+    limits: &'a super::Limits,
+    budget: &'a HostBudget,
+}
+
+impl Checks<'_> {
+    /// Checks a JSON text's size (`setting` names the limit) and charges its parsed size.
+    fn text(&self, text: &str, cap: usize, what: &str, setting: &str) -> Result<(), CallError> {
+        if text.len() > cap {
+            return Err(CallError::Limit(format!(
+                "the connector handed back {what} of {} bytes, more than the {cap} bytes allowed ({setting})",
+                text.len()
+            )));
+        }
+        self.budget
+            .charge(parsed_json_bytes(text))
+            .map_err(|_| CallError::HostMemory(self.limits.host_memory_bytes >> 20))
+    }
+
+    fn json(&self, raw: Raw, cap: usize, what: &str, setting: &str) -> Result<Value, CallError> {
+        let Raw::Json(text) = raw else {
+            return Err(unexpected());
+        };
+        self.text(&text, cap, what, setting)?;
+        parse_json(&text)
+    }
+
+    fn items(&self, list: Vec<wit::Item>) -> Result<Vec<Item>, CallError> {
+        let cap = self.limits.items_per_call;
+        if list.len() > cap {
+            return Err(CallError::Limit(format!(
+                "the connector handed back {} items at once, more than the {cap} one poll page or webhook delivery may hold (items_per_call)",
+                list.len()
+            )));
+        }
+        let total: usize = list.iter().map(|i| i.id.len() + i.data.len()).sum();
+        let cap = self.limits.result_bytes;
+        if total > cap {
+            return Err(CallError::Limit(format!(
+                "the connector handed back items of {total} bytes in all, more than the {cap} bytes allowed (result_bytes)"
+            )));
+        }
+        list.into_iter()
+            .map(|i| {
+                self.text(&i.data, cap, "an item", "result_bytes")?;
+                Ok(Item {
+                    id: i.id,
+                    data: parse_json(&i.data)?,
+                })
+            })
+            .collect()
+    }
+
+    fn page(&self, raw: Raw) -> Result<PollPage, CallError> {
+        let Raw::Page(page) = raw else {
+            return Err(unexpected());
+        };
+        let cap = self.limits.cursor_bytes;
+        if let Some(cursor) = page.cursor.as_ref().filter(|c| c.len() > cap) {
+            return Err(CallError::Limit(format!(
+                "the connector handed back a cursor of {} bytes, more than the {cap} bytes allowed (cursor_bytes): a cursor is stored and sent back with every poll",
+                cursor.len()
+            )));
+        }
+        Ok(PollPage {
+            items: self.items(page.items)?,
+            cursor: page.cursor,
+            has_more: page.has_more,
+        })
+    }
+}
+
+fn unexpected() -> CallError {
+    CallError::Host("the connector's answer is not of the kind the call expects".into())
 }
 
 fn parse_json(text: &str) -> Result<Value, CallError> {
@@ -468,24 +403,28 @@ fn parse_json(text: &str) -> Result<Value, CallError> {
         .map_err(|e| CallError::Host(format!("the connector answered with invalid JSON: {e}")))
 }
 
-fn items(list: Vec<wit::Item>) -> Result<Vec<Item>, CallError> {
-    list.into_iter()
-        .map(|i| {
-            Ok(Item {
-                id: i.id,
-                data: parse_json(&i.data)?,
-            })
-        })
-        .collect()
+/// What a call hands back, redacted of secrets in place.
+trait Redact {
+    fn redact(&mut self, redactor: &Redactor);
 }
 
-fn map_outcome<A, B>(
-    outcome: CallOutcome<A>,
-    f: impl FnOnce(A) -> Result<B, CallError>,
-) -> CallOutcome<B> {
-    CallOutcome {
-        result: outcome.result.and_then(f),
-        log: outcome.log,
-        duration: outcome.duration,
+impl Redact for Value {
+    fn redact(&mut self, redactor: &Redactor) {
+        redactor.value(self);
+    }
+}
+
+impl Redact for Vec<Item> {
+    fn redact(&mut self, redactor: &Redactor) {
+        redactor.items(self);
+    }
+}
+
+impl Redact for PollPage {
+    fn redact(&mut self, redactor: &Redactor) {
+        redactor.items(&mut self.items);
+        if let Some(cursor) = &mut self.cursor {
+            redactor.text(cursor);
+        }
     }
 }

@@ -76,6 +76,12 @@ pub trait CredentialSource: Send + Sync {
     /// A secret connection field by name, for webhook signature checks; never given to guests.
     fn secret(&self, field: &str) -> Option<String>;
 
+    /// Every secret value this source knows (fields and credentials), for redaction: what a
+    /// call hands back is scrubbed of each, in every encoded form.
+    fn secret_values(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Whether [`rejected`](Self::rejected) can produce a new credential (OAuth). The runtime
     /// then keeps each request's body so that it can send the request again after a 401.
     fn refreshable(&self) -> bool {
@@ -177,5 +183,16 @@ impl CredentialSource for StaticCredentials {
             .get(field)
             .and_then(Value::as_str)
             .map(str::to_string)
+    }
+
+    fn secret_values(&self) -> Vec<String> {
+        let mut values: Vec<String> = self
+            .secrets
+            .values()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        values.extend(self.credential.secrets().into_iter().map(str::to_string));
+        values
     }
 }

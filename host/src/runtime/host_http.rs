@@ -40,6 +40,10 @@ impl Runtime {
     ) -> Result<http::Response<Vec<u8>>, HostHttpError> {
         let host = request.uri().host().unwrap_or("").to_string();
         check_literal(&host, allow_private).map_err(|r| HostHttpError::Refused(r.to_string()))?;
+        self.shared
+            .client
+            .check_mapped(&host, request.uri().port_u16())
+            .map_err(|r| HostHttpError::Refused(r.to_string()))?;
         let scheme = request.uri().scheme_str().unwrap_or("");
         if scheme != "https" && !allow_private {
             return Err(HostHttpError::Refused(format!(

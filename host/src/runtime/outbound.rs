@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use wasmtime_wasi_http::{
 
 use super::call_log::{CallLog, OutboundRecord};
 use super::client::{check_literal, refusal_in, OutboundClient};
+use super::connector::ConnectionContext;
 use super::credentials::{Credential, CredentialSource};
 use super::limits::Limits;
 use super::policy::{check_destination, AllowedHost};
@@ -37,6 +38,13 @@ pub fn is_forbidden(name: &HeaderName) -> bool {
 
 /// Everything one call's outbound requests need. Shared by the call's requests.
 pub struct CallNetwork {
+    /// The connection fields that may key HMACs (`sign = true`).
+    pub signing: Arc<[String]>,
+    /// The credentials applied so far (an OAuth token may be refreshed mid-call): the call's
+    /// answer and log are redacted of each.
+    used: Mutex<Vec<Credential>>,
+    /// The cap the call went past, if it did (the requests per call).
+    limit: Mutex<Option<String>>,
     /// The destinations the connection may reach (resolved from the manifest).
     pub allowed: Vec<AllowedHost>,
     /// The destinations that get the credential; `None`: all of `allowed`.
@@ -53,6 +61,51 @@ pub struct CallNetwork {
     pub limits: Limits,
     /// Requests in flight for this call.
     pub permits: Arc<Semaphore>,
+}
+
+impl CallNetwork {
+    /// The network of a call on `conn`.
+    pub fn new(
+        allowed: Vec<AllowedHost>,
+        authenticated: Option<Vec<AllowedHost>>,
+        conn: &ConnectionContext,
+        signing: Arc<[String]>,
+        client: Arc<OutboundClient>,
+        log: CallLog,
+        limits: Limits,
+        permits: Arc<Semaphore>,
+    ) -> CallNetwork {
+        CallNetwork {
+            signing,
+            used: Mutex::default(),
+            limit: Mutex::default(),
+            allowed,
+            authenticated,
+            allow_private: conn.allow_private_network,
+            credentials: conn.credentials.clone(),
+            client,
+            log,
+            limits,
+            permits,
+        }
+    }
+
+    /// The credentials the call's requests carried.
+    pub fn used_credentials(&self) -> Vec<Credential> {
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The cap the call went past, if any.
+    pub fn limit_reached(&self) -> Option<String> {
+        self.limit.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn remember(&self, credential: &Credential) {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        if *credential != Credential::None && !used.contains(credential) {
+            used.push(credential.clone());
+        }
+    }
 }
 
 /// The wasi-http hooks of one call.
@@ -110,6 +163,20 @@ impl CallNetwork {
             Err(code)
         };
 
+        let cap = self.limits.requests_per_call;
+        if self.log.request_count() >= cap {
+            let message = format!(
+                "the call tried to make more than the {cap} requests one call may make (requests_per_call)"
+            );
+            let mut limit = self.limit.lock().unwrap_or_else(|p| p.into_inner());
+            if limit.is_none() {
+                self.log
+                    .line("error", format!("{method} {url}: refused: {message}"));
+                *limit = Some(message.clone());
+            }
+            return Err(HttpError::InternalError(Some(message)));
+        }
+
         let uri = request.uri().clone();
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let host = uri.host().unwrap_or("").to_string();
@@ -120,6 +187,12 @@ impl CallNetwork {
             return refuse(refusal.to_string(), HttpError::HttpRequestDenied);
         }
         if let Err(refusal) = check_literal(&host, self.allow_private) {
+            return refuse(
+                format!("{url}: {refusal}"),
+                HttpError::DestinationIpProhibited,
+            );
+        }
+        if let Err(refusal) = self.client.check_mapped(&host, uri.port_u16()) {
             return refuse(
                 format!("{url}: {refusal}"),
                 HttpError::DestinationIpProhibited,
@@ -145,7 +218,10 @@ impl CallNetwork {
         let credential = if authenticated {
             self.credentials.admit().await;
             match self.credentials.credential().await {
-                Ok(c) => c,
+                Ok(c) => {
+                    self.remember(&c);
+                    c
+                }
                 Err(e) => {
                     record(None, Some(format!("no credential: {e}")));
                     return Err(HttpError::InternalError(Some(format!(
@@ -183,6 +259,14 @@ impl CallNetwork {
             e
         })?
         .to_bytes();
+        // The body is kept for the retry after a refresh: host memory held for the call.
+        if self.log.budget().charge(body.len()).is_err() {
+            record(
+                None,
+                Some("the request body does not fit the call's host memory budget".into()),
+            );
+            return Err(HttpError::HttpRequestBodySize(Some(body.len() as u64)));
+        }
         let build = |credential: &Credential| -> Result<http::Request<WasiBody>, HttpError> {
             let mut request = http::Request::builder()
                 .method(parts.method.clone())
@@ -206,6 +290,7 @@ impl CallNetwork {
         }
         match self.credentials.rejected(&credential).await {
             Ok(fresh) if fresh != credential => {
+                self.remember(&fresh);
                 drop(response);
                 self.log.line(
                     "info",

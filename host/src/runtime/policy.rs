@@ -186,6 +186,17 @@ pub enum Refusal {
         /// What kind of address it is.
         kind: &'static str,
     },
+    /// A name the operator mapped to fixed addresses (`--resolve NAME=ADDR:PORT`), asked for on
+    /// another port: the mapping names a service, not every port of its address.
+    #[error("{host} is mapped by the operator (--resolve) to {mapped}; a URL naming port {port} would reach another port of that address, so it is refused (name no port, or the mapped one)")]
+    PortNotMapped {
+        /// The host name asked for.
+        host: String,
+        /// The port asked for.
+        port: u16,
+        /// The mapped addresses, comma-separated.
+        mapped: String,
+    },
     /// A cloud metadata address, refused even where private networks are allowed.
     #[error("{host} resolves to {ip}, a cloud metadata address, which no connector may reach")]
     Metadata {
@@ -204,8 +215,8 @@ pub fn check_destination(
     host: &str,
     port: u16,
 ) -> Result<(), Refusal> {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = normalize_host(host);
+    let host = host.as_str();
     let matches = allowed.iter().any(|a| {
         a.scheme == scheme
             && a.port == port
@@ -232,6 +243,15 @@ pub fn check_destination(
                 .join(", ")
         },
     })
+}
+
+/// A host name as it is compared everywhere (allowlist, `--resolve` mappings, credential
+/// hosts): lower case, without a trailing dot or IPv6 brackets.
+pub fn normalize_host(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 /// Checks one resolved address.

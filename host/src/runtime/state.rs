@@ -1,6 +1,6 @@
 //! The data of one call's store: WASI with nothing granted, wasi-http through the outbound
-//! hooks, the memory limits, the call log, and the host side of the `log` and `signature`
-//! imports.
+//! hooks, the memory limits and resource caps, the CPU clock, the call log, and the host side
+//! of the `log` and `signature` imports.
 
 use std::sync::Arc;
 
@@ -8,17 +8,16 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::heph::connector::{log, signature};
-use super::call_log::CallLog;
+use super::call::CpuClock;
+use super::call_log::{truncate, CallLog};
 use super::credentials::CredentialSource;
+use super::limits::{Limits, FIELDS_BYTES};
 use super::outbound::{CallNetwork, OutboundHooks};
-
-/// How much of the connector's stdout/stderr is kept.
-const OUTPUT_CAPACITY: usize = 64 * 1024;
+use super::output::CapturedOutput;
 
 /// The `T` of a call's `Store<T>`.
 pub struct CallState {
@@ -30,47 +29,79 @@ pub struct CallState {
     pub limits: StoreLimits,
     log: CallLog,
     credentials: Arc<dyn CredentialSource>,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
-    /// Epoch ticks of CPU time left.
-    pub cpu_ticks_left: u64,
+    signing: Arc<[String]>,
+    output: CapturedOutput,
+    /// The guest's CPU time.
+    pub cpu: CpuClock,
 }
 
 impl CallState {
     /// A state with no ambient authority: no preopened directory, no environment, no
-    /// arguments, no sockets or name lookups; stdout and stderr are captured for the log.
-    pub fn new(network: Arc<CallNetwork>, limits: StoreLimits, cpu_ticks: u64) -> CallState {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+    /// arguments, no sockets or name lookups; stdout and stderr are captured (up to the call's
+    /// output bytes) for the log. Its resource table and header maps are capped so that what
+    /// the guest's resources make the host hold stays within half of the host budget.
+    pub fn new(
+        network: Arc<CallNetwork>,
+        store_limits: StoreLimits,
+        cpu: CpuClock,
+        limits: &Limits,
+    ) -> CallState {
+        let output = CapturedOutput::new(limits.output_bytes);
         let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
+            .stdout(output.clone())
+            .stderr(output.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resources());
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELDS_BYTES);
         CallState {
             wasi,
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
+            table,
+            http,
             log: network.log.clone(),
             credentials: network.credentials.clone(),
+            signing: network.signing.clone(),
             hooks: OutboundHooks(network),
-            limits,
-            stdout,
-            stderr,
-            cpu_ticks_left: cpu_ticks,
+            limits: store_limits,
+            output,
+            cpu,
         }
     }
 
     /// Moves what the connector printed into the call log.
     pub fn flush_output(&self) {
-        for pipe in [&self.stdout, &self.stderr] {
-            let bytes = pipe.contents();
-            if !bytes.is_empty() {
-                self.log.output(&String::from_utf8_lossy(&bytes));
-            }
+        let (text, dropped) = self.output.contents();
+        if !text.is_empty() || dropped > 0 {
+            self.log.output(&text, dropped, self.output.cap());
         }
+    }
+
+    /// Whether the call went over its host budget.
+    pub fn budget_exceeded(&self) -> bool {
+        self.log.budget().exceeded()
+    }
+
+    /// A secret usable as an HMAC key: a field the manifest marks `sign = true`.
+    fn signing_key(&self, field: &str, what: &str) -> Option<String> {
+        if !self.signing.iter().any(|f| f == field) {
+            self.log.line(
+                "warn",
+                format!("{what}: `{field}` is not a signing key of this connector (only fields marked `sign = true` in its manifest are)"),
+            );
+            return None;
+        }
+        let secret = self.credentials.secret(field);
+        if secret.is_none() {
+            self.log.line(
+                "warn",
+                format!("{what}: the connection has no secret `{field}`"),
+            );
+        }
+        secret
     }
 }
 
@@ -95,14 +126,9 @@ impl WasiHttpView for CallState {
 
 /// The longest log line kept; a connector cannot flood the log store.
 const MAX_LINE: usize = 8 * 1024;
-/// The most log lines kept per call.
-const MAX_LINES: usize = 10_000;
 
 impl log::Host for CallState {
     fn log(&mut self, level: log::Level, message: String) {
-        if self.log.line_count() >= MAX_LINES {
-            return;
-        }
         let level = match level {
             log::Level::Trace => "trace",
             log::Level::Debug => "debug",
@@ -110,16 +136,7 @@ impl log::Host for CallState {
             log::Level::Warn => "warn",
             log::Level::Error => "error",
         };
-        let mut message = message;
-        if message.len() > MAX_LINE {
-            let mut end = MAX_LINE;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push('…');
-        }
-        self.log.line(level, message);
+        self.log.line(level, truncate(message, MAX_LINE));
     }
 }
 
@@ -130,11 +147,7 @@ impl signature::Host for CallState {
         message: Vec<u8>,
         signature: Vec<u8>,
     ) -> bool {
-        let Some(secret) = self.credentials.secret(&secret_field) else {
-            self.log.line(
-                "warn",
-                format!("signature check: the connection has no secret `{secret_field}`"),
-            );
+        let Some(secret) = self.signing_key(&secret_field, "signature check") else {
             return false;
         };
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
@@ -145,13 +158,7 @@ impl signature::Host for CallState {
     }
 
     fn sign_hmac_sha256(&mut self, secret_field: String, message: Vec<u8>) -> Option<Vec<u8>> {
-        let Some(secret) = self.credentials.secret(&secret_field) else {
-            self.log.line(
-                "warn",
-                format!("signing: the connection has no secret `{secret_field}`"),
-            );
-            return None;
-        };
+        let secret = self.signing_key(&secret_field, "signing")?;
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
         mac.update(&message);
         Some(mac.finalize().into_bytes().to_vec())

@@ -568,6 +568,23 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Puts a running run back in the queue, due now, behind the runs already waiting (fenced
+    /// by the claim). Its turn is not a failed attempt, so the attempt count goes back too.
+    pub async fn yield_run(&self, run_id: &str, worker: &str) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'queued', not_before = $1, lease_until = NULL, \
+             claimed_by = NULL, attempts = attempts - 1, updated_at = $1 \
+             WHERE id = $2 AND claimed_by = $3 AND status = 'running'",
+        )
+        .bind(now)
+        .bind(run_id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Puts a scenario's paused runs back in the queue.
     pub async fn resume_paused_runs(&self, scenario_id: &str) -> Result<u64, StoreError> {
         let now = now_ms();

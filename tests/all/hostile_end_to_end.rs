@@ -1,0 +1,327 @@
+//! Hostile connectors as users meet them: on the partner's test bench (`heph connector …`),
+//! and installed as a partner's would be (a signed package from a trusted publisher, uploaded
+//! to `heph serve`) and driven by members. A trigger that always has more stops at a page cap
+//! and does not keep one worker from other runs; an oversized `describe()` is refused at pack
+//! and install; a secret an upstream echoes reaches no printout, answer, log line or database
+//! row in any form.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use heph::packages::check;
+use heph::runtime::Limits;
+use heph_registry::{Contents, SecretKey};
+use heph_tests::heph_server::{Api, HephServer, ServerOptions};
+use heph_tests::upstream::Upstream;
+use heph_tests::{heph_binary, output, runtime, tokio, GUESTS};
+use serde_json::{json, Value};
+
+use super::engine::wait_run;
+
+/// Packs a test guest as its publisher would, signed with `key`.
+async fn package(name: &str, key: &SecretKey) -> Vec<u8> {
+    let (_, manifest, wasm) = GUESTS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .unwrap_or_else(|| panic!("no guest {name}"));
+    let rt = runtime(Limits::default());
+    let checked = check::check(&rt, manifest, wasm)
+        .await
+        .unwrap_or_else(|e| panic!("{name} passes the checks: {e}"));
+    Contents {
+        manifest: manifest.to_string(),
+        component: wasm.to_vec(),
+        describe: checked.describe,
+        readme: format!("# {name}\n"),
+    }
+    .sign("heph-tests", key)
+}
+
+/// Trusts the test publisher and installs `names` on the server, approved.
+async fn install(server: &HephServer, api: &Api, names: &[&str]) {
+    let key = SecretKey::generate().expect("key");
+    let (status, body) = api
+        .post(
+            "/api/publishers",
+            json!({"name": "heph-tests", "public_key": key.public().to_string()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for name in names {
+        let answer = reqwest::Client::new()
+            .post(format!(
+                "{}/api/connectors/packages?approve=true",
+                server.url
+            ))
+            .bearer_auth(&server.admin_token)
+            .body(package(name, &key).await)
+            .send()
+            .await
+            .expect("upload");
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or_default();
+        assert!(status == 200 || status == 201, "{name}: {status} {body}");
+    }
+}
+
+async fn connect(api: &Api, connector: &str, site: &str, password: &str) -> String {
+    let (status, body) = api
+        .patch(
+            &format!("/api/connectors/{connector}"),
+            json!({"allow_private_network": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, conn) = api
+        .post(
+            "/api/connections",
+            json!({"consent": true, "connector": connector, "name": connector,
+                   "fields": {"site_url": site, "username": "heph-user", "password": password}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{conn}");
+    conn["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_trigger_that_always_has_more_yields_its_worker_to_other_runs() {
+    // One worker, and turns of three pages: the endless run must hand the worker back.
+    let server = HephServer::start(ServerOptions {
+        env: vec![
+            ("HEPH_WORKERS".into(), "1".into()),
+            ("HEPH_POLL_PAGES_PER_TURN".into(), "3".into()),
+        ],
+        ..ServerOptions::default()
+    });
+    let api = server.api(&server.admin_token);
+    tokio().block_on(async {
+        install(&server, &api, &["endless_pages"]).await;
+        connect(&api, "endless-pages", "http://127.0.0.1:1", "unused-password").await;
+        let (status, endless) = api
+            .post(
+                "/api/scenarios",
+                json!({"name": "endless", "trigger": {"type": "poll", "connector": "endless-pages", "trigger": "forever", "every": "1h"},
+                       "nodes": [{"id": "save", "type": "store", "op": "upsert", "collection": "endless",
+                                  "key": "{{ trigger_id }}", "record": "{{ trigger }}"}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{endless}");
+        let (status, quick) = api
+            .post(
+                "/api/scenarios",
+                json!({"name": "quick", "trigger": {"type": "manual"},
+                       "nodes": [{"id": "save", "type": "store", "op": "upsert", "collection": "quick",
+                                  "key": "one", "record": {"done": true}}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{quick}");
+        let run = |id: Value| {
+            let api = &api;
+            async move {
+                let (status, started) = api
+                    .post(&format!("/api/scenarios/{}/run", id.as_str().unwrap()), json!({}))
+                    .await;
+                assert!(status == 202 || status == 200, "{started}");
+                started["run"]["id"].as_str().unwrap().to_string()
+            }
+        };
+        let endless_run = run(endless["id"].clone()).await;
+        // The endless run has the only worker; wait until it has read a few pages.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, r) = api.get(&format!("/api/runs/{endless_run}?limit=1")).await;
+            if r["pages"].as_i64().unwrap_or(0) >= 2 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the endless run reads no pages: {r}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Another run still gets the worker and finishes.
+        let quick_run = run(quick["id"].clone()).await;
+        let done = wait_run(&api, &quick_run, 10).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        // The endless run goes on from its cursor, turn after turn, saying so.
+        let (_, r) = api.get(&format!("/api/runs/{endless_run}?limit=1")).await;
+        assert!(matches!(r["status"].as_str(), Some("queued" | "running")), "{r}");
+        let events = r["events"].to_string();
+        assert!(events.contains("goes back in the queue"), "{events}");
+        let (status, _) = api
+            .post(&format!("/api/runs/{endless_run}/cancel"), json!({}))
+            .await;
+        assert_eq!(status, 200);
+        let ended = wait_run(&api, &endless_run, 1).await;
+        assert_eq!(ended["status"], "cancelled", "{ended}");
+    });
+}
+
+#[test]
+fn an_echoed_secret_reaches_no_answer_log_or_row_in_any_form() {
+    const PASSWORD: &str = "echoed-Pa55word!";
+    let server = HephServer::start(ServerOptions::default());
+    let api = server.api(&server.admin_token);
+    tokio().block_on(async {
+        let up = Upstream::start(|req| {
+            let echo = json!({"authorization": req.header("authorization"), "url": req.uri});
+            (200, vec![], bytes::Bytes::from(echo.to_string()))
+        })
+        .await;
+        install(&server, &api, &["decode_secrets"]).await;
+        let conn = connect(&api, "decode-secrets", &up.url(), PASSWORD).await;
+        let url = format!("{}/echo", up.url());
+        // Called directly, in a scenario's run, and failing with the secret in its error.
+        let (status, answer) = api
+            .post(&format!("/api/connections/{conn}/actions/attack"), json!({"url": url}))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["output"]["decoded"], true, "the guest decoded it: {answer}");
+        let (status, scenario) = api
+            .post(
+                "/api/scenarios",
+                json!({"name": "echo", "trigger": {"type": "manual"},
+                       "nodes": [{"id": "steal", "type": "action", "connector": "decode-secrets", "action": "attack",
+                                  "input": {"url": url}},
+                                 {"id": "fail", "type": "action", "connector": "decode-secrets", "action": "attack",
+                                  "after": "steal", "input": {"url": url, "fail": true}}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{scenario}");
+        let (_, started) = api
+            .post(&format!("/api/scenarios/{}/run", scenario["id"].as_str().unwrap()), json!({}))
+            .await;
+        let run = wait_run(&api, started["run"]["id"].as_str().unwrap(), 10).await;
+        assert!(run.to_string().contains("***"), "the run shows the masked value: {run}");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let forms = [
+            PASSWORD.to_string(),
+            b64.encode(PASSWORD),
+            b64.encode(format!("heph-user:{PASSWORD}")),
+            hex::encode(PASSWORD),
+            PASSWORD.chars().rev().collect(),
+            "echoed-Pa55word%21".to_string(),
+        ];
+        let answers = server.answers().join("\n");
+        let log = server.log();
+        let database = String::from_utf8_lossy(&server.sqlite_bytes()).into_owned();
+        for form in &forms {
+            assert!(!answers.contains(form.as_str()), "an API answer holds `{form}`");
+            assert!(!log.contains(form.as_str()), "the server log holds `{form}`");
+            assert!(!database.contains(form.as_str()), "the database holds `{form}`");
+        }
+    });
+}
+
+/// A connector directory (`--connector-dir`) holding a test guest.
+fn guest_dir(name: &str) -> std::path::PathBuf {
+    let (_, manifest, wasm) = GUESTS.iter().find(|(n, ..)| *n == name).unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "heph-{name}-{}",
+        hex::encode(heph::vault::random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("heph.toml"), manifest).unwrap();
+    std::fs::write(dir.join(format!("{name}.wasm")), wasm).unwrap();
+    dir
+}
+
+/// `heph connector …` with a guest's directory and a connection file.
+fn bench(name: &str, site: &str, password: &str, args: &[&str]) -> (i32, String, String) {
+    let dir = guest_dir(name);
+    let connection = dir.join("connection.json");
+    let values = json!({"site_url": site, "username": "heph-user", "password": password,
+                        "allow_private_network": true});
+    std::fs::write(&connection, values.to_string()).unwrap();
+    output(
+        std::process::Command::new(heph_binary())
+            .env("HEPH_DATA_DIR", dir.join("data"))
+            .env("HEPH_CONNECTOR_DIR", &dir)
+            .args(["connector"])
+            .args(args)
+            .arg("--connection")
+            .arg(&connection),
+    )
+}
+
+#[test]
+fn poll_all_stops_at_its_page_cap_on_a_trigger_that_always_has_more() {
+    let (code, out, err) = bench(
+        "endless_pages",
+        "http://unused.invalid",
+        "unused-password",
+        &[
+            "poll",
+            "endless-pages",
+            "forever",
+            "--all",
+            "--max-pages",
+            "5",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 5, "one item per page: {out}");
+    assert!(err.contains("stopped after 5 pages"), "{err}");
+    assert!(err.contains("cursor: 5"), "the cursor to go on from: {err}");
+}
+
+#[test]
+fn an_oversized_describe_is_refused_at_pack_install_and_on_the_bench() {
+    tokio().block_on(async {
+        let (_, manifest, wasm) = GUESTS.iter().find(|(n, ..)| *n == "huge_describe").unwrap();
+        let rt = runtime(Limits::default());
+        // Packing and installing both check the component this way.
+        let err = check::check(&rt, manifest, wasm)
+            .await
+            .err()
+            .expect("a 5 MB describe() is refused")
+            .to_string();
+        assert!(err.contains("describe_bytes"), "{err}");
+    });
+    let dir = guest_dir("huge_describe");
+    let (code, out, err) = output(
+        std::process::Command::new(heph_binary())
+            .env("HEPH_DATA_DIR", dir.join("data"))
+            .env("HEPH_CONNECTOR_DIR", &dir)
+            .args(["connector", "describe", "huge-describe"]),
+    );
+    assert_ne!(code, 0);
+    assert!(out.len() < 1000, "nothing huge is printed");
+    assert!(err.contains("describe_bytes"), "{err}");
+}
+
+#[test]
+fn the_bench_prints_no_form_of_an_echoed_secret() {
+    const PASSWORD: &str = "bench-Pa55word!";
+    tokio().block_on(async {
+        let up = Upstream::start(|req| {
+            let echo = json!({"authorization": req.header("authorization"), "url": req.uri});
+            (200, vec![], bytes::Bytes::from(echo.to_string()))
+        })
+        .await;
+        let site = up.url();
+        let input = json!({"url": format!("{site}/echo")}).to_string();
+        let (code, out, err) = tokio::task::spawn_blocking(move || {
+            bench(
+                "decode_secrets",
+                &site,
+                PASSWORD,
+                &["call", "decode-secrets", "attack", "-v", "--input", &input],
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("\"decoded\": true"), "{out}");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for form in [
+            PASSWORD.to_string(),
+            b64.encode(PASSWORD),
+            b64.encode(format!("heph-user:{PASSWORD}")),
+            hex::encode(PASSWORD),
+            PASSWORD.chars().rev().collect(),
+        ] {
+            assert!(
+                !out.contains(&form) && !err.contains(&form),
+                "`{form}` printed:\n{out}\n{err}"
+            );
+        }
+    });
+}

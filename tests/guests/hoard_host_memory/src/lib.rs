@@ -1,0 +1,40 @@
+//! makes the host hold memory on its behalf, outside its own 64 MiB: `how` = `headers` keeps
+//! thousands of header maps alive, `refusals` makes refused requests with long URLs (each one a
+//! call-log entry), `result` answers with millions of tiny JSON values.
+#![allow(unconditional_recursion, unreachable_code)]
+
+include!("../../shared/attack.rs");
+
+attack_guest!(|ctx, input| {
+    use heph_sdk::bindings::wasi::http::types::Fields;
+    match input["how"].as_str().unwrap_or_default() {
+        "headers" => {
+            let mut kept = Vec::new();
+            let value = vec![b'v'; 8 * 1024];
+            for i in 0..100_000 {
+                let fields = Fields::new();
+                for h in 0..3 {
+                    let _ = fields.append(&format!("x-hoard-{h}"), &value);
+                }
+                kept.push(fields);
+                if i % 1000 == 0 {
+                    heph_sdk::log::info(&format!("{} header maps held", kept.len()));
+                }
+            }
+            Ok(heph_sdk::json!({"held": kept.len()}))
+        }
+        "refusals" => {
+            let long = "a".repeat(8_000);
+            for i in 0..1_500 {
+                let _ = heph_sdk::http::get(&format!("https://not-allowed-{i}.example.org/{long}"))
+                    .send();
+            }
+            Ok(heph_sdk::json!({"done": true}))
+        }
+        _ => {
+            // Ten MB of `0,`: five million values once parsed.
+            let values = vec![0u8; 5_000_000];
+            Ok(heph_sdk::json!({"values": values}))
+        }
+    }
+});
