@@ -425,18 +425,21 @@ impl App {
                 )
             }
         };
-        let all_secrets: Vec<String> = opened
-            .values()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
+        let static_credential = match &kind {
+            credentials::Kind::Static(credential) => vec![credential.clone()],
+            credentials::Kind::OAuth { .. } => Vec::new(),
+        };
+        let redactor = Arc::new(crate::runtime::redact::Redactor::new(
+            opened.values().filter_map(Value::as_str),
+            &static_credential,
+        ));
         opened.retain(|k, _| !k.starts_with("oauth:"));
         let stored = Arc::new(StoredCredentials {
             app: self.clone(),
             connection_id: row.id.clone(),
             connector_id: row.connector_id.clone(),
             secrets: opened,
-            all_secrets,
+            redactor,
             kind,
             needs_reauth: AtomicBool::new(false),
             refresh_deferred: AtomicBool::new(false),

@@ -4,7 +4,13 @@
 //!
 //! ```text
 //! Runtime::new(config) ─ load(manifest, component) ─▶ Connector ─ run_action/poll/… ─▶ CallOutcome
+//!   call: admission (a fair slot) → instance (limits, CPU clock, host budget) → export
+//!         → answer checked against the caps → redaction of the connection's secrets
 //! ```
+//!
+//! Every limit is in [`Limits`]; `admission` shares the pool, `budget` the host memory of a
+//! call, `call` runs it, `redact` scrubs what it hands back, `outbound` and `policy` guard
+//! the network.
 
 mod admission;
 mod bindings;

@@ -136,6 +136,15 @@ fn memory_the_host_holds_for_a_guest_is_bounded_and_released() {
             outcome.result
         );
         assert_eq!(outcome.result.unwrap_err().code(), "memory_exceeded");
+        // One header map past its size.
+        let outcome = g
+            .run_action(&conn, "attack", &json!({"how": "big_header"}))
+            .await;
+        assert!(
+            matches!(&outcome.result, Err(CallError::Limit(m)) if m.contains("header map")),
+            "{:?}",
+            outcome.result
+        );
         // Refused requests with huge URLs: the call log keeps a bounded number, cut short.
         let outcome = g
             .run_action(&conn, "attack", &json!({"how": "refusals"}))

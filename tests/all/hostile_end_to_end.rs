@@ -325,3 +325,32 @@ fn the_bench_prints_no_form_of_an_echoed_secret() {
         }
     });
 }
+
+#[test]
+fn a_delivery_split_into_400000_items_queues_no_run() {
+    let server = HephServer::start(ServerOptions::default());
+    let api = server.api(&server.admin_token);
+    tokio().block_on(async {
+        install(&server, &api, &["oversized_answers"]).await;
+        connect(&api, "oversized-answers", "http://127.0.0.1:1", "unused-password").await;
+        let (status, scenario) = api
+            .post(
+                "/api/scenarios",
+                json!({"name": "split", "trigger": {"type": "webhook", "connector": "oversized-answers", "trigger": "split"},
+                       "nodes": [{"id": "save", "type": "store", "op": "upsert", "collection": "split",
+                                  "key": "{{ trigger_id }}", "record": "{{ trigger }}"}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{scenario}");
+        let id = scenario["id"].as_str().unwrap();
+        api.post(&format!("/api/scenarios/{id}/enable"), json!({})).await;
+        let url = scenario["webhook_url"].as_str().expect("a webhook URL");
+        let answer = reqwest::Client::new().post(url).body("{}").send().await.unwrap();
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or_default();
+        assert!(status >= 400, "the delivery is refused: {status} {body}");
+        assert!(body.to_string().contains("items_per_call"), "{body}");
+        let (_, runs) = api.get(&format!("/api/runs?scenario={id}")).await;
+        assert_eq!(runs["runs"], json!([]), "no run was queued: {runs}");
+    });
+}

@@ -114,7 +114,8 @@ async fn test(
     params(("id" = String, Path, description = "`con_…`"), ("action" = String, Path, description = "The action's name")),
     request_body(content = Object, description = "The action's input"),
     responses((status = 200, description = "`output` and the outbound `requests`", body = Object),
-              (status = 502, description = "The connector failed: `error` with its code and the requests", body = Object)))]
+              (status = 502, description = "The connector failed: `error` with its code and the requests", body = Object),
+              (status = 503, description = "`busy`: no connector instance came free in time; try again after `Retry-After`", body = Object)))]
 async fn run_action(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -140,7 +141,8 @@ struct SampleQuery {
     params(("id" = String, Path, description = "`con_…`"), ("trigger" = String, Path, description = "The polling trigger's name"), SampleQuery),
     request_body(content = Object, description = "The trigger's configuration"),
     responses((status = 200, description = "`items` (`{id, data}`) and the outbound `requests`", body = Object),
-              (status = 502, description = "The connector failed: `error` with its code and the requests", body = Object)))]
+              (status = 502, description = "The connector failed: `error` with its code and the requests", body = Object),
+              (status = 503, description = "`busy`: no connector instance came free in time; try again after `Retry-After`", body = Object)))]
 async fn sample_trigger(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
@@ -173,6 +175,14 @@ fn answer(
             Json(Value::Object(fields)).into_response()
         }
         Ok(other) => Json(json!({"output": other, "requests": requests})).into_response(),
+        // The host's pool was full: nothing is wrong with the connector; come back shortly.
+        Err(e @ crate::runtime::CallError::Busy(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            Json(json!({"error": {"code": "busy", "message": e.to_string(),
+                                   "details": {"connector_code": e.code(), "requests": requests}}})),
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::BAD_GATEWAY,
             Json(json!({"error": {

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::app::App;
 use crate::auth::oauth::{self, OAuthError};
 use crate::manifest::OAuth2;
+use crate::runtime::redact::Redactor;
 use crate::runtime::{Credential, CredentialFuture, CredentialSource};
 use crate::store::{now_ms, Status};
 
@@ -33,8 +34,9 @@ pub struct StoredCredentials {
     pub(super) connector_id: String,
     /// The manifest's secret fields, opened (for webhook signature checks).
     pub(super) secrets: Map<String, Value>,
-    /// Every secret value of the connection as opened for this call (for redaction).
-    pub(super) all_secrets: Vec<String>,
+    /// The forms of every secret of the connection as opened (fields, tokens, the static
+    /// credential), built once for all the calls through it.
+    pub(super) redactor: Arc<Redactor>,
     pub(super) kind: Kind,
     /// Set when a refresh was refused for good during this call.
     pub(super) needs_reauth: AtomicBool,
@@ -296,12 +298,8 @@ impl CredentialSource for StoredCredentials {
             .map(str::to_string)
     }
 
-    fn secret_values(&self) -> Vec<String> {
-        let mut values = self.all_secrets.clone();
-        if let Kind::Static(credential) = &self.kind {
-            values.extend(credential.secrets().into_iter().map(str::to_string));
-        }
-        values
+    fn redactor(&self) -> Arc<Redactor> {
+        self.redactor.clone()
     }
 
     fn refreshable(&self) -> bool {

@@ -206,14 +206,21 @@ fn classify(shared: &Shared, error: wasmtime::Error) -> CallError {
     if error.downcast_ref::<HostMemoryExhausted>().is_some() {
         return CallError::HostMemory(limits.host_memory_bytes >> 20);
     }
-    if error
-        .downcast_ref::<wasmtime::component::ResourceTableError>()
-        .is_some()
-    {
+    let table_full = error.chain().any(|e| {
+        e.downcast_ref::<wasmtime::component::ResourceTableError>()
+            .is_some()
+    });
+    if table_full {
         // The table is full: the guest holds as many resources as its host budget allows.
         return CallError::HostMemory(limits.host_memory_bytes >> 20);
     }
     let chain = format!("{error:#}");
+    if chain.contains("total size of fields exceeds limit") {
+        return CallError::Limit(format!(
+            "the connector built a header map larger than the {} KiB one may hold",
+            super::limits::FIELDS_BYTES >> 10
+        ));
+    }
     if chain.contains("growing memory") || chain.contains("memory growth failure") {
         return CallError::Memory(limits.memory_bytes >> 20);
     }
@@ -230,7 +237,8 @@ fn classify(shared: &Shared, error: wasmtime::Error) -> CallError {
             "the connector panicked or aborted (see its output in the call log)".into(),
         ),
         Some(trap) => CallError::Trap(trap.to_string()),
-        None => CallError::Trap(first_line(&chain)),
+        // The cause, not wasmtime's "error while executing at wasm backtrace:" heading.
+        None => CallError::Trap(error.root_cause().to_string()),
     }
 }
 

@@ -266,8 +266,7 @@ impl Connector {
             result
         };
         let mut log = log.snapshot();
-        let secrets = conn.credentials.secret_values();
-        let redactor = Redactor::new(secrets.iter().map(String::as_str), &used);
+        let redactor = conn.credentials.redactor().covering(&used);
         if !redactor.is_empty() {
             match &mut result {
                 Ok(value) => value.redact(&redactor),

@@ -4,9 +4,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::redact::Redactor;
 use crate::manifest::Auth;
 
 /// What to add to a request for the connection's own hosts.
@@ -76,10 +78,10 @@ pub trait CredentialSource: Send + Sync {
     /// A secret connection field by name, for webhook signature checks; never given to guests.
     fn secret(&self, field: &str) -> Option<String>;
 
-    /// Every secret value this source knows (fields and credentials), for redaction: what a
-    /// call hands back is scrubbed of each, in every encoded form.
-    fn secret_values(&self) -> Vec<String> {
-        Vec::new()
+    /// The forms of every secret this source knows (fields and credentials), built once: what
+    /// a call hands back is scrubbed of each.
+    fn redactor(&self) -> Arc<Redactor> {
+        Arc::default()
     }
 
     /// Whether [`rejected`](Self::rejected) can produce a new credential (OAuth). The runtime
@@ -113,6 +115,7 @@ pub trait CredentialSource: Send + Sync {
 pub struct StaticCredentials {
     credential: Credential,
     secrets: Map<String, Value>,
+    redactor: Arc<Redactor>,
 }
 
 impl StaticCredentials {
@@ -165,9 +168,12 @@ impl StaticCredentials {
                 }
             }
         };
+        let values = secrets.values().filter_map(Value::as_str);
+        let redactor = Arc::new(Redactor::new(values, std::slice::from_ref(&credential)));
         StaticCredentials {
             credential,
             secrets,
+            redactor,
         }
     }
 }
@@ -185,14 +191,7 @@ impl CredentialSource for StaticCredentials {
             .map(str::to_string)
     }
 
-    fn secret_values(&self) -> Vec<String> {
-        let mut values: Vec<String> = self
-            .secrets
-            .values()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
-        values.extend(self.credential.secrets().into_iter().map(str::to_string));
-        values
+    fn redactor(&self) -> Arc<Redactor> {
+        self.redactor.clone()
     }
 }

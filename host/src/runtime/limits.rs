@@ -91,8 +91,9 @@ impl Default for Limits {
 /// How often the epoch ticks: the granularity of the CPU deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The largest in-memory size of one header map a connector builds (wasi-http `fields`).
-pub const FIELDS_BYTES: usize = 32 << 10;
+/// The largest in-memory size of one header map a connector builds (wasi-http `fields`):
+/// twice what proxies allow on the wire, which leaves room for the map's own structure.
+pub const FIELDS_BYTES: usize = 16 << 10;
 
 /// The limits an operator may set by name (`--call-limit NAME=VALUE`): name, unit, what it bounds.
 const SETTABLE: &[(&str, &str, &str)] = &[
@@ -240,13 +241,15 @@ impl Limits {
     }
 
     /// The most resources (header maps, bodies, streams, pollables) a call may hold at once:
-    /// with [`FIELDS_BYTES`] each, half of the host budget. The other half is what the call
-    /// log, buffered bodies and the parsed answer are charged against as they grow.
+    /// with [`FIELDS_BYTES`] each, an eighth of the host budget (512 with the defaults; a
+    /// connector needs a few dozen). The rest is what the call log, buffered bodies, the
+    /// headers of the answers it receives and the parsed answer are charged against.
     pub fn max_resources(&self) -> usize {
-        (self.host_memory_bytes / 2 / FIELDS_BYTES).max(64)
+        (self.host_memory_bytes / 8 / FIELDS_BYTES).max(64)
     }
 
-    /// The host memory charged as a call goes (log, bodies, answer): what resources leave.
+    /// The host memory charged as a call goes (log, bodies, headers, answer): what resources
+    /// leave.
     pub fn charged_host_bytes(&self) -> usize {
         self.host_memory_bytes
             .saturating_sub(self.max_resources() * FIELDS_BYTES)

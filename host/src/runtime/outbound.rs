@@ -372,6 +372,22 @@ impl CallNetwork {
             Ok(Ok(response)) => response,
         };
 
+        // The answer's headers become a header map the guest may keep as long as it likes:
+        // host memory held for the call.
+        let header_bytes: usize = response
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 64)
+            .sum();
+        if self.log.budget().charge(header_bytes).is_err() {
+            record(
+                Some(response.status().as_u16()),
+                Some("the answer's headers do not fit the call's host memory budget".into()),
+            );
+            return Err(HttpError::HttpResponseHeaderSectionSize(
+                u32::try_from(header_bytes).ok(),
+            ));
+        }
         let status = response.status().as_u16();
         if status == 429 {
             // Whatever the connector makes of it, the connection's other calls hold off too.

@@ -9,6 +9,8 @@
 //! percent-encoded in upper and lower case (and with `+` for spaces); JSON-escaped; hex; and
 //! reversed. Object keys are redacted as well as values.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
@@ -22,19 +24,24 @@ const SHORTEST: usize = 6;
 /// What replaces a secret.
 pub const MASK: &str = "***";
 
-/// The forms of one call's secrets, longest first.
+/// The forms of a connection's secrets, longest first. Built once per connection (its forms
+/// cost a few microseconds to derive), extended per call only by a credential it does not
+/// cover yet (an OAuth token refreshed during the call).
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     forms: Vec<String>,
+    covered: Vec<Credential>,
+    values: Vec<String>,
 }
 
 impl Redactor {
-    /// A redactor for these secret values and the credentials the call used.
+    /// A redactor for these secret values and credentials.
     pub fn new<'a>(
         values: impl IntoIterator<Item = &'a str>,
         credentials: &[Credential],
     ) -> Redactor {
-        let mut secrets: Vec<String> = values.into_iter().map(str::to_string).collect();
+        let values: Vec<String> = values.into_iter().map(str::to_string).collect();
+        let mut secrets = values.clone();
         let mut forms = Vec::new();
         for credential in credentials {
             secrets.extend(credential.secrets().into_iter().map(str::to_string));
@@ -48,7 +55,29 @@ impl Redactor {
         forms.retain(|f| f.len() >= SHORTEST);
         forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         forms.dedup();
-        Redactor { forms }
+        Redactor {
+            forms,
+            covered: credentials.to_vec(),
+            values,
+        }
+    }
+
+    /// This redactor, or one that also covers `used` where it does not yet.
+    pub fn covering(self: &Arc<Self>, used: &[Credential]) -> Arc<Redactor> {
+        let missing: Vec<Credential> = used
+            .iter()
+            .filter(|c| **c != Credential::None && !self.covered.contains(c))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return self.clone();
+        }
+        let mut credentials = self.covered.clone();
+        credentials.extend(missing);
+        Arc::new(Redactor::new(
+            self.values.iter().map(String::as_str),
+            &credentials,
+        ))
     }
 
     /// Whether there is nothing to redact.
@@ -229,6 +258,23 @@ mod tests {
         let mut e = CallError::Permanent("upstream said: bad key api-key-987654".into());
         r.error(&mut e);
         assert_eq!(e.to_string(), "upstream said: bad key ***");
+    }
+
+    #[test]
+    fn a_redactor_is_extended_only_by_credentials_it_does_not_cover() {
+        let basic = Credential::Basic {
+            username: "ann".into(),
+            password: "pass word/123".into(),
+        };
+        let base = Arc::new(Redactor::new(["api-key-987654"], &[basic.clone()]));
+        assert!(Arc::ptr_eq(
+            &base,
+            &base.covering(&[basic, Credential::None])
+        ));
+        let refreshed = base.covering(&[Credential::Bearer("fresh-token-777".into())]);
+        let mut text = "fresh-token-777 api-key-987654".to_string();
+        refreshed.text(&mut text);
+        assert_eq!(text, "*** ***");
     }
 
     #[test]
