@@ -126,7 +126,7 @@ fn rss_mib() -> (f64, f64) {
 /// Peak RSS while one user floods the runtime with host-memory attacks.
 fn host_memory() {
     const CONCURRENT: usize = 32;
-    const ROUNDS: usize = 5;
+    const ROUNDS: usize = 6;
     tokio().block_on(async {
         let up = Upstream::start(|_| text(200, "ok")).await;
         let limits = Limits::default();
@@ -145,7 +145,11 @@ fn host_memory() {
         ];
         let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
         let started = Instant::now();
-        for _ in 0..ROUNDS {
+        let mut after_first = 0.0;
+        for round in 0..ROUNDS {
+            if round == ROUNDS / 2 {
+                after_first = rss_mib().0;
+            }
             for (name, what, input) in &attacks {
                 let g = guest(&rt, name);
                 let mut tasks = Vec::new();
@@ -171,7 +175,7 @@ fn host_memory() {
         let (after, peak) = rss_mib();
         let per_call = (limits.memory_bytes + limits.host_memory_bytes) >> 20;
         println!(
-            "host_memory: {} hostile calls ({CONCURRENT} at once, one user) in {:.1} s; RSS before {before:.0} MiB, peak {peak:.0} MiB, after {after:.0} MiB; stated bound {CONCURRENT} × ({} MiB guest + {} MiB host) = {} MiB; outcomes {counts:?}",
+            "host_memory: {} hostile calls ({CONCURRENT} at once, one user) in {:.1} s; RSS before {before:.0} MiB, peak {peak:.0} MiB, after half the rounds {after_first:.0} MiB, after all {after:.0} MiB; stated bound {CONCURRENT} × ({} MiB guest + {} MiB host) = {} MiB; outcomes {counts:?}",
             ROUNDS * attacks.len() * CONCURRENT,
             started.elapsed().as_secs_f64(),
             limits.memory_bytes >> 20,
