@@ -354,3 +354,130 @@ fn a_delivery_split_into_400000_items_queues_no_run() {
         assert_eq!(runs["runs"], json!([]), "no run was queued: {runs}");
     });
 }
+
+#[test]
+fn on_the_bench_waiting_is_not_cpu_output_is_cut_hmacs_need_a_signing_key() {
+    // A thousand short sleeps against a half-second CPU budget set by the operator.
+    let (code, out, err) = bench(
+        "sleep_often",
+        "http://unused.invalid",
+        "unused-password",
+        &[
+            "--call-limit",
+            "cpu_time_ms=500",
+            "call",
+            "sleep-often",
+            "attack",
+            "--input",
+            r#"{"times": 1000, "ms": 1}"#,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"slept\": 1000"), "{out}");
+    // A megabyte of stdout: cut and marked, the call goes on.
+    let (code, out, err) = bench(
+        "print_flood",
+        "http://unused.invalid",
+        "unused-password",
+        &["call", "print-flood", "attack", "-v", "--input", "{}"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"printed\""), "{out}");
+    assert!(
+        err.contains("more bytes of output were dropped"),
+        "{}",
+        &err[err.len().saturating_sub(500)..]
+    );
+    assert!(
+        err.len() < 200_000,
+        "the output printed is bounded: {} bytes",
+        err.len()
+    );
+    // The password keys no HMAC; the declared signing key does.
+    let dir = guest_dir("hmac_oracle");
+    let connection = dir.join("connection.json");
+    let values = json!({"site_url": "http://unused.invalid", "username": "u", "password": "a-password-123",
+                        "hook_secret": "hook-secret-123"});
+    std::fs::write(&connection, values.to_string()).unwrap();
+    let (code, out, err) = output(
+        std::process::Command::new(heph_binary())
+            .env("HEPH_DATA_DIR", dir.join("data"))
+            .env("HEPH_CONNECTOR_DIR", &dir)
+            .args([
+                "connector",
+                "call",
+                "hmac-oracle",
+                "attack",
+                "--input",
+                "{}",
+                "--connection",
+            ])
+            .arg(&connection),
+    );
+    assert_eq!(code, 0, "{err}");
+    let answer: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(answer["by_password"], false);
+    assert_eq!(
+        answer["by_signing_key"].as_str().map(str::len),
+        Some(64),
+        "{answer}"
+    );
+}
+
+#[test]
+fn on_the_bench_a_mapped_name_reaches_only_its_mapped_port() {
+    tokio().block_on(async {
+        let mapped = Upstream::start(|_| heph_tests::upstream::text(200, "mapped")).await;
+        let other = Upstream::start(|_| heph_tests::upstream::text(200, "other")).await;
+        let resolve = format!("site.test={}", mapped.addr);
+        let (port, mapped_port) = (other.addr.port(), mapped.addr.port());
+        let (code, _, err) = tokio::task::spawn_blocking({
+            let resolve = resolve.clone();
+            move || {
+                let site = format!("http://site.test:{port}");
+                let input = json!({"url": format!("{site}/")}).to_string();
+                bench(
+                    "escape_private_ip",
+                    &site,
+                    "unused-password",
+                    &[
+                        "--resolve",
+                        &resolve,
+                        "call",
+                        "escape-private-ip",
+                        "attack",
+                        "--input",
+                        &input,
+                    ],
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert_ne!(code, 0);
+        assert!(err.contains("another port of that address"), "{err}");
+        assert!(other.received().is_empty());
+        let (code, out, err) = tokio::task::spawn_blocking(move || {
+            let site = format!("http://SITE.test.:{mapped_port}");
+            let input = json!({"url": format!("{site}/")}).to_string();
+            bench(
+                "escape_private_ip",
+                &site,
+                "unused-password",
+                &[
+                    "--resolve",
+                    &resolve,
+                    "call",
+                    "escape-private-ip",
+                    "attack",
+                    "--input",
+                    &input,
+                ],
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("mapped"), "{out}");
+    });
+}

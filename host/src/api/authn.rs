@@ -25,11 +25,17 @@ use crate::store::{Role, SessionRow, User};
 pub struct ApiConfig {
     /// The rate each credential (and each address calling without one) is allowed.
     pub rate: Rate,
+    /// Over how long the sign-in allowances (10 attempts per address, 20 per account name)
+    /// refill: a minute by default.
+    pub sign_in_window: std::time::Duration,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { rate: Rate::API }
+        ApiConfig {
+            rate: Rate::API,
+            sign_in_window: std::time::Duration::from_secs(60),
+        }
     }
 }
 
@@ -100,10 +106,10 @@ pub async fn authenticate(State(gate): State<Arc<Gate>>, request: Request, next:
         None => None,
     };
     if parts.method == Method::POST && path == "/api/session" {
-        if let Verdict::Limited { retry_after } = gate
-            .limits
-            .take(&format!("sign-in:{address}"), Rate::SIGN_IN)
-        {
+        if let Verdict::Limited { retry_after } = gate.limits.take(
+            &format!("sign-in:{address}"),
+            Rate::SIGN_IN.over(gate.config.sign_in_window),
+        ) {
             return limited(retry_after);
         }
         // The handler limits attempts per account name too (the name is in the body).
@@ -137,7 +143,8 @@ impl SignInLimits {
     /// addresses are slowed as those from one address are.
     pub(super) fn take(&self, name: &str) -> Result<(), Response> {
         let key = format!("sign-in-name:{}", name.to_lowercase());
-        match self.0.limits.take(&key, Rate::SIGN_IN_NAME) {
+        let rate = Rate::SIGN_IN_NAME.over(self.0.config.sign_in_window);
+        match self.0.limits.take(&key, rate) {
             Verdict::Allowed { .. } => Ok(()),
             Verdict::Limited { retry_after } => Err(limited_as(
                 retry_after,

@@ -14,27 +14,35 @@ use std::time::{Duration, Instant};
 /// A rate: so many calls a minute, with bursts up to `burst`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
-    /// Calls per minute, sustained.
-    pub per_minute: u32,
+    /// Calls per minute, sustained (a fraction for slower rates).
+    pub per_minute: f64,
     /// Calls allowed at once.
     pub burst: u32,
 }
 
 impl Rate {
+    /// The same burst, refilled over `window` instead of a minute.
+    pub fn over(self, window: Duration) -> Rate {
+        Rate {
+            per_minute: f64::from(self.burst) * 60.0 / window.as_secs_f64().max(1.0),
+            burst: self.burst,
+        }
+    }
+
     /// The default for API callers.
     pub const API: Rate = Rate {
-        per_minute: 1200,
+        per_minute: 1200.0,
         burst: 200, // a sixth of the minute, as `heph serve` sets it
     };
     /// Sign-in attempts per client address.
     pub const SIGN_IN: Rate = Rate {
-        per_minute: 10,
+        per_minute: 10.0,
         burst: 10,
     };
     /// Sign-in attempts per account name, from any address: looser than per address, as
     /// anyone can spend it (and so keep the account's owner waiting).
     pub const SIGN_IN_NAME: Rate = Rate {
-        per_minute: 20,
+        per_minute: 20.0,
         burst: 20,
     };
 }
@@ -76,7 +84,7 @@ impl RateLimits {
     }
 
     fn take_at(&self, key: &str, rate: Rate, now: Instant) -> Verdict {
-        let per_second = f64::from(rate.per_minute.max(1)) / 60.0;
+        let per_second = rate.per_minute.max(1e-6) / 60.0;
         let burst = f64::from(rate.burst.max(1));
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() > 10_000 {
@@ -111,7 +119,7 @@ mod tests {
     fn a_burst_is_allowed_then_calls_wait_for_the_refill() {
         let limits = RateLimits::default();
         let rate = Rate {
-            per_minute: 60,
+            per_minute: 60.0,
             burst: 3,
         };
         let t0 = Instant::now();

@@ -20,6 +20,10 @@ pub(super) struct ServeArgs {
     /// minute; bursts of a sixth of it are allowed. Over it: 429 with `Retry-After`.
     #[arg(long, env = "HEPH_API_RATE_LIMIT", default_value_t = 1200)]
     api_rate_limit: u32,
+    /// Over how many seconds the sign-in allowances refill (10 attempts per address and 20
+    /// per account name).
+    #[arg(long, env = "HEPH_SIGN_IN_WINDOW", default_value_t = 60)]
+    sign_in_window: u64,
     /// The registry admins browse and install connectors from in the dashboard (and through
     /// the API when a request names none).
     #[arg(long, env = "HEPH_REGISTRY")]
@@ -77,9 +81,10 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
     let reload = tokio::spawn(reload_connectors(app.clone()));
     let api = crate::api::ApiConfig {
         rate: crate::api::limits::Rate {
-            per_minute: args.api_rate_limit.max(1),
+            per_minute: f64::from(args.api_rate_limit.max(1)),
             burst: (args.api_rate_limit / 6).max(1),
         },
+        sign_in_window: std::time::Duration::from_secs(args.sign_in_window.max(1)),
     };
     crate::api::serve(app.clone(), api, listener, shutdown_signal()).await?;
     reload.abort();
