@@ -430,41 +430,12 @@ fn on_the_bench_a_mapped_name_reaches_only_its_mapped_port() {
         let mapped = Upstream::start(|_| heph_tests::upstream::text(200, "mapped")).await;
         let other = Upstream::start(|_| heph_tests::upstream::text(200, "other")).await;
         let resolve = format!("site.test={}", mapped.addr);
-        let (port, mapped_port) = (other.addr.port(), mapped.addr.port());
-        let (code, _, err) = tokio::task::spawn_blocking({
+        // `heph --resolve … connector call` fetching the member's own site.
+        let fetch = |site: String| {
             let resolve = resolve.clone();
-            move || {
-                let site = format!("http://site.test:{port}");
+            tokio::task::spawn_blocking(move || {
                 let input = json!({"url": format!("{site}/")}).to_string();
-                bench(
-                    "escape_private_ip",
-                    &site,
-                    "unused-password",
-                    &[
-                        "--resolve",
-                        &resolve,
-                        "call",
-                        "escape-private-ip",
-                        "attack",
-                        "--input",
-                        &input,
-                    ],
-                )
-            }
-        })
-        .await
-        .unwrap();
-        assert_ne!(code, 0);
-        assert!(err.contains("another port of that address"), "{err}");
-        assert!(other.received().is_empty());
-        let (code, out, err) = tokio::task::spawn_blocking(move || {
-            let site = format!("http://SITE.test.:{mapped_port}");
-            let input = json!({"url": format!("{site}/")}).to_string();
-            bench(
-                "escape_private_ip",
-                &site,
-                "unused-password",
-                &[
+                let args = [
                     "--resolve",
                     &resolve,
                     "call",
@@ -472,11 +443,19 @@ fn on_the_bench_a_mapped_name_reaches_only_its_mapped_port() {
                     "attack",
                     "--input",
                     &input,
-                ],
-            )
-        })
-        .await
-        .unwrap();
+                ];
+                bench("escape_private_ip", &site, "unused-password", &args)
+            })
+        };
+        let (code, _, err) = fetch(format!("http://site.test:{}", other.addr.port()))
+            .await
+            .unwrap();
+        assert_ne!(code, 0);
+        assert!(err.contains("another port of that address"), "{err}");
+        assert!(other.received().is_empty());
+        let (code, out, err) = fetch(format!("http://SITE.test.:{}", mapped.addr.port()))
+            .await
+            .unwrap();
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("mapped"), "{out}");
     });
