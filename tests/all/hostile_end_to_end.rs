@@ -460,3 +460,94 @@ fn on_the_bench_a_mapped_name_reaches_only_its_mapped_port() {
         assert!(out.contains("mapped"), "{out}");
     });
 }
+
+#[test]
+fn through_the_api_one_members_calls_hold_only_their_share_and_a_full_share_answers_503() {
+    // Two instances, one per user, and a short wait for a slot.
+    let server = HephServer::start(ServerOptions {
+        env: vec![(
+            "HEPH_CALL_LIMITS".into(),
+            "instances=2,instances_per_user=1,admission_wait_ms=300".into(),
+        )],
+        ..ServerOptions::default()
+    });
+    let admin = server.api(&server.admin_token);
+    tokio().block_on(async {
+        install(&server, &admin, &["sleep_often", "noop"]).await;
+        // Mallory (the admin here) holds his one instance with a long call.
+        let slow = connect(
+            &admin,
+            "sleep-often",
+            "http://unused.invalid",
+            "unused-password",
+        )
+        .await;
+        let (status, body) = admin
+            .post(
+                "/api/users",
+                json!({"name": "alice", "password": "a long enough password"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let alice = server.api(body["token"]["token"].as_str().unwrap());
+        let (status, conn) = alice
+            .post(
+                "/api/connections",
+                json!({"consent": true, "connector": "noop", "name": "noop", "fields": {}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{conn}");
+        let quick = conn["id"].as_str().unwrap().to_string();
+        let held = tokio::spawn({
+            let url = format!("{}/api/connections/{slow}/actions/attack", server.url);
+            let token = server.admin_token.clone();
+            async move {
+                let _ = reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"times": 1, "ms": 60_000}))
+                    .send()
+                    .await;
+            }
+        });
+        // Mallory's next call finds his share taken: 503 busy with Retry-After, not a crash.
+        let mut busy = None;
+        for _ in 0..200 {
+            let answer = reqwest::Client::new()
+                .post(format!(
+                    "{}/api/connections/{slow}/actions/attack",
+                    server.url
+                ))
+                .bearer_auth(&server.admin_token)
+                .json(&json!({"times": 1, "ms": 1}))
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            let retry_after = answer.headers().get("retry-after").cloned();
+            let body: Value = answer.json().await.unwrap_or_default();
+            match status {
+                503 => {
+                    busy = Some((retry_after, body));
+                    break;
+                }
+                200 => tokio::time::sleep(Duration::from_millis(50)).await,
+                other => panic!("only 200 or 503, never {other}: {body}"),
+            }
+        }
+        let (retry_after, body) = busy.expect("a call past the user's share ends as busy");
+        assert_eq!(body["error"]["code"], "busy", "{body}");
+        assert!(retry_after.is_some(), "503 says when to come back");
+        // Alice is served meanwhile.
+        for _ in 0..5 {
+            let (status, answer) = alice
+                .post(
+                    &format!("/api/connections/{quick}/actions/attack"),
+                    json!({"n": 1}),
+                )
+                .await;
+            assert_eq!(status, 200, "{answer}");
+        }
+        held.abort();
+    });
+}
