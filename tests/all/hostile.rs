@@ -284,15 +284,17 @@ fn a_mapped_name_reaches_only_its_mapped_port_in_any_spelling() {
         })
         .expect("runtime");
         let g = guest(&rt, "escape_private_ip");
-        // A member sets their site to the mapped name on another port: refused.
-        let site = format!("http://site.test:{}", other.addr.port());
-        let outcome = g
-            .run_action(
-                &connection(&g, &site, false),
-                "attack",
-                &json!({"url": format!("{site}/")}),
-            )
-            .await;
+        // A member's connection whose site is `site`, fetching that site.
+        let fetch = |site: String| {
+            let g = g.clone();
+            async move {
+                let input = json!({"url": format!("{site}/")});
+                g.run_action(&connection(&g, &site, false), "attack", &input)
+                    .await
+            }
+        };
+        // The mapped name on another port: refused.
+        let outcome = fetch(format!("http://site.test:{}", other.addr.port())).await;
         assert!(outcome.result.is_err());
         assert!(
             outcome
@@ -309,14 +311,7 @@ fn a_mapped_name_reaches_only_its_mapped_port_in_any_spelling() {
         );
         // The mapped port, spelled in capitals and with a trailing dot, goes to the mapping.
         for host in ["Site.TEST", "site.test."] {
-            let site = format!("http://{host}:{}", mapped.addr.port());
-            let outcome = g
-                .run_action(
-                    &connection(&g, &site, false),
-                    "attack",
-                    &json!({"url": format!("{site}/")}),
-                )
-                .await;
+            let outcome = fetch(format!("http://{host}:{}", mapped.addr.port())).await;
             assert_eq!(outcome.result.expect(host)["body"], "mapped");
         }
         assert_eq!(mapped.received().len(), 2);
