@@ -4,6 +4,7 @@
 //! `{"error": {"code", "message", "details"}}` with a stable code.
 
 mod authn;
+pub mod body;
 mod connections;
 mod connectors;
 mod docs;
@@ -15,10 +16,10 @@ mod mappings;
 mod packages;
 mod pagination;
 mod scenarios;
+pub mod server;
 mod session;
 mod users;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,6 +38,7 @@ pub use error::ApiError;
 
 /// The whole router.
 pub fn router(app: Arc<App>, config: ApiConfig) -> Router {
+    let body_timeout = config.body_timeout;
     let gate = Arc::new(authn::Gate {
         app: app.clone(),
         config,
@@ -69,6 +71,9 @@ pub fn router(app: Arc<App>, config: ApiConfig) -> Router {
         .layer(middleware::from_fn_with_state(gate, authn::authenticate))
         .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(log_request))
+        // Before anything reads a body: its limit and its deadline.
+        .layer(middleware::from_fn_with_state(body_timeout, body::bounded))
+        .layer(axum::extract::DefaultBodyLimit::max(body::DEFAULT_LIMIT))
         .with_state(app)
 }
 
@@ -121,17 +126,13 @@ fn loggable_path(path: &str) -> String {
     }
 }
 
-/// Serves the API until `shutdown` resolves.
+/// Serves the API until `shutdown` resolves, within the connection limits of `config`.
 pub async fn serve(
     app: Arc<App>,
     config: ApiConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(app, config).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = config.connections.clone();
+    server::serve(router(app, config), limits, listener, shutdown).await
 }

@@ -21,7 +21,6 @@ mod service;
 pub mod template;
 pub mod validate;
 pub mod webhook;
-pub mod yaml;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

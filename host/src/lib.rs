@@ -18,5 +18,6 @@ pub mod manifest;
 pub mod packages;
 pub mod runtime;
 pub mod store;
+pub mod strict;
 pub mod ui;
 pub mod vault;

@@ -8,6 +8,8 @@
 //!   answer caps, CPU that counts CPU, `--resolve` ports, redaction in every form, signing keys.
 //! - `hostile_end_to_end`: hostile connectors through the CLI, and installed as signed partner
 //!   packages on `heph serve`.
+//! - `hostile_users`: the server against hostile users: connections, header and body time,
+//!   body sizes, password hashes, strict bodies.
 //! - `wordpress`: the WordPress connector against a real WordPress.
 //! - `cli`: the `heph` command line as a user runs it.
 //! - `connections`: connections through `heph serve` on SQLite and PostgreSQL; the vault.
@@ -30,6 +32,7 @@ mod engine_crash;
 mod google_calendar;
 mod hostile;
 mod hostile_end_to_end;
+mod hostile_users;
 mod linkedin;
 mod monday;
 mod notion;

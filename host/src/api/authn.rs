@@ -28,6 +28,10 @@ pub struct ApiConfig {
     /// Over how long the sign-in allowances (10 attempts per address, 20 per account name)
     /// refill: a minute by default.
     pub sign_in_window: std::time::Duration,
+    /// How long a request's body may take to arrive, whole.
+    pub body_timeout: std::time::Duration,
+    /// Connections at once, in total and per client address, and the header timeout.
+    pub connections: super::server::ConnectionLimits,
 }
 
 impl Default for ApiConfig {
@@ -35,6 +39,8 @@ impl Default for ApiConfig {
         ApiConfig {
             rate: Rate::API,
             sign_in_window: std::time::Duration::from_secs(60),
+            body_timeout: std::time::Duration::from_secs(30),
+            connections: Default::default(),
         }
     }
 }

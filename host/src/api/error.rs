@@ -37,11 +37,24 @@ impl IntoResponse for ApiError {
         } else {
             e.message
         };
+        let retry_after = e
+            .details
+            .as_ref()
+            .and_then(|d| d.get("retry_after_seconds"))
+            .and_then(serde_json::Value::as_u64);
         let mut body = json!({"error": {"code": e.code, "message": message}});
         if let Some(details) = e.details {
             body["error"]["details"] = details;
         }
         let mut response = (status, Json(body)).into_response();
+        // A refusal that says when to come back says it in the standard header too.
+        if let Some(seconds) = retry_after.filter(|_| {
+            status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
+        }) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -44,22 +44,64 @@ impl<S: Send + Sync> FromRequestParts<S> for CallerWith {
     }
 }
 
-/// A JSON body; malformed JSON is a 400 `invalid_json` with the reason, a body of the wrong
+/// A JSON object body, read strictly ([`crate::strict`]): malformed JSON, a key twice or a
+/// body that is not an object is a 400 `invalid_json` with the reason, a body of the wrong
 /// shape (a missing field, an unknown value) a 422 `invalid_json`, a body sent as another
-/// content type a 415.
+/// content type a 415, one over the route's size a 413 `payload_too_large`.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(ApiError(AppError::new(
+        let json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+        if !json {
+            return Err(ApiError(AppError::new(
                 "invalid_json",
-                rejection.status().as_u16(),
-                rejection.body_text(),
+                415,
+                "Expected request with `Content-Type: application/json`",
+            )));
+        }
+        let body = body_bytes(request, state).await?;
+        match crate::strict::json_object(&body) {
+            Ok(value) => Ok(JsonBody(value)),
+            Err(crate::strict::BodyError::Syntax(e)) => Err(ApiError(AppError::new(
+                "invalid_json",
+                400,
+                format!("the body is not valid JSON: {e}"),
+            ))),
+            Err(crate::strict::BodyError::Shape(e)) => Err(ApiError(AppError::new(
+                "invalid_json",
+                422,
+                format!("the body does not fit this call: {e}"),
             ))),
         }
     }
+}
+
+/// A request's body, within the route's limit: over it, 413 `payload_too_large`; a body that
+/// stopped arriving, 408 `request_timeout`.
+pub async fn body_bytes<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            let status = rejection.status().as_u16();
+            let text = rejection.body_text();
+            ApiError(match status {
+                413 => AppError::new("payload_too_large", 413, text),
+                _ if text.contains(super::body::TIMED_OUT) => {
+                    AppError::new("request_timeout", 408, text)
+                }
+                _ => AppError::new("invalid_body", status.max(400), text),
+            })
+        })
 }

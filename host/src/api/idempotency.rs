@@ -23,7 +23,8 @@ use crate::store::{new_id, IdempotencyClaim};
 /// The header.
 pub const HEADER: &str = "idempotency-key";
 
-/// The largest request or answer an idempotent call may have (a connector package fits).
+/// The largest answer an idempotent call may keep. Requests are held to their route's limit
+/// before this middleware reads them ([`super::body`]).
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// The middleware; it runs after [`super::authn::authenticate`].
@@ -60,9 +61,15 @@ async fn run_once(
         })?
         .to_string();
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|e| AppError::new("payload_too_large", 413, format!("the request body: {e}")))?;
+    let limit = super::body::limit_for(parts.uri.path());
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let text = std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string());
+        if text.contains(super::body::TIMED_OUT) {
+            AppError::new("request_timeout", 408, text)
+        } else {
+            super::body::too_large(limit).0
+        }
+    })?;
     let mut digest = Sha256::new();
     digest.update(parts.method.as_str().as_bytes());
     digest.update(b" ");

@@ -53,25 +53,32 @@ impl FromRequest<Arc<App>> for Definition {
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("yaml"));
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError(AppError::invalid(e.body_text()).with_code("invalid_body")))?;
+        let body = super::extract::body_bytes(request, state).await?;
         let value = if yaml {
             let text = std::str::from_utf8(&body).map_err(|_| {
                 ApiError(AppError::invalid("the body is not UTF-8").with_code("invalid_body"))
             })?;
-            crate::engine::yaml::from_str(text).map_err(|e| {
+            crate::strict::yaml(text).map_err(|e| {
                 ApiError(
                     AppError::invalid(format!("not valid YAML: {e}")).with_code("invalid_yaml"),
                 )
             })?
         } else {
-            serde_json::from_slice::<Value>(&body).map_err(|e| {
+            crate::strict::json(&body).map_err(|e| {
                 ApiError(
                     AppError::invalid(format!("not valid JSON: {e}")).with_code("invalid_json"),
                 )
             })?
         };
+        if !value.is_object() {
+            return Err(ApiError(
+                AppError::invalid(format!(
+                    "a scenario definition is an object (name, trigger, nodes), not {}",
+                    crate::strict::kind(&value)
+                ))
+                .with_code("invalid_json"),
+            ));
+        }
         Ok(Definition(value))
     }
 }
@@ -201,8 +208,16 @@ async fn run(
     let request: RunRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RunRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError(AppError::invalid(format!("not valid JSON: {e}")).with_code("invalid_json"))
+        crate::strict::json_object(&body).map_err(|e| {
+            let (status, e) = match e {
+                crate::strict::BodyError::Syntax(e) => (400, e),
+                crate::strict::BodyError::Shape(e) => (422, e),
+            };
+            ApiError(AppError::new(
+                "invalid_json",
+                status,
+                format!("not valid JSON: {e}"),
+            ))
         })?
     };
     let started = app.start_run(&user, &id, request.input).await?;

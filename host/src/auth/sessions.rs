@@ -109,7 +109,7 @@ impl App {
             Some((user, stored)) => (Some(user), stored),
             None => (None, None),
         };
-        let matches = passwords::verify(password.to_string(), stored).await;
+        let matches = passwords::verify(password.to_string(), stored).await?;
         let Some(user) = user.filter(|_| matches) else {
             tracing::info!(user = %name, "sign-in refused");
             return Err(AppError::new(
@@ -148,7 +148,7 @@ impl App {
                 let stored = self.store.password_hash(&target.id).await?;
                 // A user without a password yet (made by an API token) may set a first one.
                 if stored.is_some()
-                    && !passwords::verify(current.unwrap_or_default().to_string(), stored).await
+                    && !passwords::verify(current.unwrap_or_default().to_string(), stored).await?
                 {
                     return Err(AppError::new(
                         "invalid_credentials",

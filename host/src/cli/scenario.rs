@@ -205,7 +205,7 @@ fn explain(error: AppError) -> anyhow::Error {
 fn read_definition(path: &Path) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    crate::engine::yaml::from_str(&text)
+    crate::strict::yaml(&text)
         .map_err(|e| anyhow::anyhow!("{}: not valid YAML or JSON: {e}", path.display()))
 }
 

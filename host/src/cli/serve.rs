@@ -24,6 +24,21 @@ pub(super) struct ServeArgs {
     /// per account name).
     #[arg(long, env = "HEPH_SIGN_IN_WINDOW", default_value_t = 60)]
     sign_in_window: u64,
+    /// Client connections open at once (kept below the open-file limit). Over it a new
+    /// connection is closed at once.
+    #[arg(long, env = "HEPH_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Client connections open at once from one address (behind a proxy, raise it: every
+    /// client then has the proxy's address).
+    #[arg(long, env = "HEPH_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 128)]
+    max_connections_per_address: usize,
+    /// Seconds a connection has to send a request's headers, and a kept-alive connection to
+    /// start its next request; then it is closed.
+    #[arg(long, env = "HEPH_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a request's body has to arrive, whole (408 past it).
+    #[arg(long, env = "HEPH_BODY_TIMEOUT", default_value_t = 30)]
+    body_timeout: u64,
     /// The registry admins browse and install connectors from in the dashboard (and through
     /// the API when a request names none).
     #[arg(long, env = "HEPH_REGISTRY")]
@@ -85,6 +100,12 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
             burst: (args.api_rate_limit / 6).max(1),
         },
         sign_in_window: std::time::Duration::from_secs(args.sign_in_window.max(1)),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout.max(1)),
+        connections: crate::api::server::ConnectionLimits {
+            total: args.max_connections,
+            per_address: args.max_connections_per_address,
+            header_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
+        },
     };
     crate::api::serve(app.clone(), api, listener, shutdown_signal()).await?;
     reload.abort();

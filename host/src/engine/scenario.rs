@@ -332,12 +332,8 @@ const COMMON_FIELDS: &[&str] = &["id", "type", "after", "on_error", "retries"];
 
 /// Parses a scenario from YAML or JSON text. Every problem found is returned at once.
 pub fn parse(text: &str) -> Result<(Scenario, Value), Vec<Problem>> {
-    let value: Value = super::yaml::from_str(text).map_err(|e| {
-        vec![Problem::general(format!(
-            "not valid YAML or JSON: {}",
-            e.to_string().replace('\n', " ")
-        ))]
-    })?;
+    let value: Value = crate::strict::yaml(text)
+        .map_err(|e| vec![Problem::general(format!("not valid YAML or JSON: {e}"))])?;
     from_value(value)
 }
 

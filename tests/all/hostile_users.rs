@@ -1,0 +1,311 @@
+//! The server against hostile users and careless admins, through `heph serve`: what a client
+//! with no account, or a member, can make the server spend is bounded (connections, header
+//! and body time, body sizes, password hashes), and what it sends is read strictly.
+
+use std::time::Duration;
+
+use heph_tests::heph_server::{HephServer, ServerOptions};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+fn tokio() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("runtime")
+}
+
+fn server(env: &[(&str, &str)]) -> HephServer {
+    HephServer::start(ServerOptions {
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// A connection from `source` (another loopback address: another client).
+async fn connect_from(server: &HephServer, source: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(format!("{source}:0").parse().unwrap())
+        .unwrap();
+    let address = server.url.trim_start_matches("http://").parse().unwrap();
+    socket.connect(address).await.unwrap()
+}
+
+/// Whether the server closes `stream` within `patience` (it reads end-of-file or a reset).
+async fn closed_within(stream: &mut TcpStream, patience: Duration) -> bool {
+    let mut buffer = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // an answer (a 408, say); the close follows
+        }
+    }
+}
+
+async fn health(server: &HephServer) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/health", server.url))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[test]
+fn idle_and_slow_connections_close_and_one_address_cannot_hold_them_all() {
+    let server = server(&[
+        ("HEPH_HEADER_TIMEOUT", "1"),
+        ("HEPH_MAX_CONNECTIONS_PER_ADDRESS", "8"),
+    ]);
+    tokio().block_on(async {
+        // One client holds its share of idle connections...
+        let mut idle = Vec::new();
+        for _ in 0..8 {
+            idle.push(connect_from(&server, "127.0.0.2").await);
+        }
+        // ...and the next one from it is closed at once, with nothing read or answered.
+        let mut over = connect_from(&server, "127.0.0.2").await;
+        assert!(
+            closed_within(&mut over, Duration::from_secs(20)).await,
+            "a connection over the per-address share stays open"
+        );
+        // Everyone else is served meanwhile.
+        assert_eq!(health(&server).await, 200);
+        // Connections that send nothing are closed after the header timeout.
+        for stream in &mut idle {
+            assert!(
+                closed_within(stream, Duration::from_secs(30)).await,
+                "an idle connection was never closed"
+            );
+        }
+        // So is one that sends its headers a byte at a time, for longer than the timeout.
+        let mut slow = connect_from(&server, "127.0.0.3").await;
+        let request = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaa";
+        let mut cut_off = false;
+        for byte in request {
+            if slow.write_all(&[*byte]).await.is_err() {
+                cut_off = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(
+            cut_off || closed_within(&mut slow, Duration::from_secs(30)).await,
+            "a connection sending its headers slowly was never closed"
+        );
+        // The closed connections gave their places back: the first client is served again.
+        let mut again = connect_from(&server, "127.0.0.2").await;
+        again
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        again.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    });
+    let log = server.log();
+    assert!(log.contains("refusing connections"), "{log}");
+}
+
+/// Sends a raw request and reads the status and body of the answer.
+async fn raw(server: &HephServer, head: &str, body: &[u8]) -> (u16, Value) {
+    let mut stream = connect_from(server, "127.0.0.1").await;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer (and close) before the whole body is sent: that is the point.
+    let _ = stream.write_all(body).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    // A chunked answer: the JSON is on the chunk's line.
+    let json = body
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+#[test]
+fn bodies_are_bounded_before_anything_buffers_them() {
+    let server = server(&[("HEPH_BODY_TIMEOUT", "2")]);
+    let token = server.admin_token.clone();
+    tokio().block_on(async {
+        // A declared length over the route's limit is refused before a byte of it is read,
+        // with or without an Idempotency-Key (which used to buffer 64 MiB first).
+        for key in ["", "Idempotency-Key: k1\r\n"] {
+            let head = format!(
+                "POST /api/scenarios HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\n{key}Content-Length: 104857600\r\nConnection: close\r\n\r\n"
+            );
+            let (status, body) = raw(&server, &head, b"{").await;
+            assert_eq!(status, 413, "{key}: {body}");
+            assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
+        }
+        // A chunked body that grows past the limit is cut off at the limit, also on the
+        // idempotent path and the scenario route (which answered 400 before).
+        let chunk = vec![b' '; 64 * 1024];
+        for (path, key) in [
+            ("/api/scenarios", "Idempotency-Key: k2\r\n"),
+            ("/api/scenarios", ""),
+            ("/api/users", ""),
+        ] {
+            let mut body = Vec::new();
+            for _ in 0..40 {
+                body.extend(format!("{:x}\r\n", chunk.len()).as_bytes());
+                body.extend(&chunk);
+                body.extend(b"\r\n");
+            }
+            body.extend(b"0\r\n\r\n");
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\n{key}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            );
+            let (status, answer) = raw(&server, &head, &body).await;
+            assert_eq!(status, 413, "{path} {key}: {answer}");
+            assert_eq!(answer["error"]["code"], "payload_too_large", "{answer}");
+        }
+        // A body that stops arriving ends with 408 after the body timeout.
+        let head = format!(
+            "POST /api/users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        );
+        let mut stream = connect_from(&server, "127.0.0.1").await;
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(b"{\"name\": ").await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut answer))
+            .await
+            .expect("the server answers a stalled body")
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("request_timeout"), "{text}");
+    });
+}
+
+#[test]
+fn bodies_are_read_strictly_in_json_and_yaml_alike() {
+    let server = server(&[]);
+    let api = server.api(&server.admin_token);
+    tokio().block_on(async {
+        // A key twice is refused, naming the key, in a JSON body, a JSON definition and a
+        // YAML one.
+        let (status, body) = api
+            .send_raw(
+                "POST",
+                "/api/users",
+                r#"{"name": "ann", "name": "bob", "password": "a long password"}"#,
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("`name` appears twice"),
+            "{body}"
+        );
+        let definition = r#"{"name": "twice", "trigger": {"type": "manual"},
+            "nodes": [{"id": "a", "type": "delay", "seconds": 1, "seconds": 2}]}"#;
+        let (status, body) = api.send_raw("POST", "/api/scenarios", definition).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.to_string().contains("`seconds` appears twice"), "{body}");
+        for yaml in [
+            "name: twice\nname: again\ntrigger: {type: manual}\nnodes: []\n",
+            "name: inf\ntrigger: {type: manual}\nvars: {n: .inf}\nnodes: []\n",
+            "name: nan\ntrigger: {type: manual}\nvars: {n: .nan}\nnodes: []\n",
+            "name: big\ntrigger: {type: manual}\nvars: {n: 1e400}\nnodes: []\n",
+        ] {
+            let (status, body) = api
+                .send_typed("POST", "/api/scenarios", "application/yaml", yaml)
+                .await;
+            assert_eq!(status, 400, "{yaml}: {body}");
+            assert_eq!(body["error"]["code"], "invalid_yaml", "{body}");
+        }
+        let (status, body) = api
+            .send_raw("POST", "/api/scenarios", r#"{"n": 1e400}"#)
+            .await;
+        assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_json")), "{body}");
+        // A body that is not an object is refused, not read as an empty request.
+        for text in ["[]", "[\"x\"]", "7", "null"] {
+            let (status, body) = api.send_raw("POST", "/api/tokens", text).await;
+            assert_eq!(status, 400, "{text}: {body}");
+            assert!(body["error"]["message"].as_str().unwrap().contains("object"), "{body}");
+            let (status, body) = api.send_raw("POST", "/api/scenarios", text).await;
+            assert_eq!(status, 400, "{text}: {body}");
+        }
+        let (status, _) = api
+            .send_raw(
+                "POST",
+                "/api/scenarios",
+                r#"{"name": "m", "trigger": {"type": "manual"}, "nodes": []}"#,
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, body) = api.send_raw("POST", "/api/scenarios/m/run", "[]").await;
+        assert_eq!(status, 400, "an array started a run: {body}");
+        let (status, body) = api.get("/api/runs").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["runs"].as_array().map(Vec::len), Some(0), "{body}");
+    });
+}
+
+#[test]
+fn a_sign_in_flood_waits_for_a_few_password_checks_instead_of_taking_the_memory() {
+    let server = server(&[]);
+    let before = server.peak_rss();
+    let statuses = tokio().block_on(async {
+        // 10 addresses, 10 attempts each: every one within the sign-in rate limits.
+        let attempts = (2..12).flat_map(|n| {
+            let address = format!("127.0.0.{n}");
+            (0..10).map(move |i| (address.clone(), i))
+        });
+        let tasks: Vec<_> = attempts
+            .map(|(address, i)| {
+                let url = format!("{}/api/session", server.url);
+                tokio::spawn(async move {
+                    let client = reqwest::Client::builder()
+                        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+                        .build()
+                        .unwrap();
+                    let answer = client
+                        .post(url)
+                        .json(&json!({"name": format!("nobody{i}"), "password": "a wrong password"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = answer.status().as_u16();
+                    let retry = answer.headers().contains_key("retry-after");
+                    (status, retry)
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap());
+        }
+        statuses
+    });
+    for (status, retry_after) in &statuses {
+        assert!(
+            *status == 401 || (*status == 503 && *retry_after),
+            "{statuses:?}"
+        );
+    }
+    assert!(statuses.iter().any(|(s, _)| *s == 401), "{statuses:?}");
+    // At most 4 checks of 19 MiB run at once: the peak stays far below 100 × 19 MiB.
+    let grown = server.peak_rss().saturating_sub(before);
+    assert!(
+        grown < 256 * 1024 * 1024,
+        "the server grew by {} MiB during the flood",
+        grown / (1024 * 1024)
+    );
+}
