@@ -10,6 +10,7 @@
 //! `heph serve` runs the scheduler and workers in-process; `heph worker` runs only them, so
 //! that any number of processes share one PostgreSQL database.
 
+mod ancestry;
 pub mod executor;
 pub mod filters;
 pub mod plan;

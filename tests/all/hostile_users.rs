@@ -309,3 +309,52 @@ fn a_sign_in_flood_waits_for_a_few_password_checks_instead_of_taking_the_memory(
         grown / (1024 * 1024)
     );
 }
+
+#[test]
+fn scenario_sizes_retries_and_intervals_stay_within_their_documented_ranges() {
+    let server = server(&[]);
+    let api = server.api(&server.admin_token);
+    tokio().block_on(async {
+        let chain = |n: usize| -> Value {
+            let nodes: Vec<Value> = (0..n)
+                .map(|i| {
+                    json!({"id": format!("n{i}"), "type": "transform",
+                           "output": {"v": if i == 0 { "{{ trigger.x }}".to_string() }
+                                              else { format!("{{{{ n{}.v }}}}", i - 1) }}})
+                })
+                .collect();
+            json!({"name": format!("chain{n}"), "trigger": {"type": "manual"}, "nodes": nodes})
+        };
+        // At the cap a chain is checked (each node reads the one before it) and saved...
+        let (status, body) = api.post("/api/scenarios", chain(500)).await;
+        assert_eq!(status, 201, "{:.2000}", body.to_string());
+        // ...one more is refused before any checking, saying what to do.
+        let (status, body) = api.post("/api/scenarios", chain(501)).await;
+        assert_eq!(status, 422, "{body}");
+        let problem = &body["error"]["details"]["problems"][0];
+        assert_eq!(problem["field"], "nodes", "{body}");
+        assert!(problem["message"].as_str().unwrap().contains("at most 500"), "{body}");
+        // Retries past the range are refused, not quietly lowered.
+        let (status, body) = api
+            .post(
+                "/api/scenarios",
+                json!({"name": "r", "trigger": {"type": "manual"}, "settings": {"retries": 1000000},
+                       "nodes": [{"id": "a", "type": "delay", "seconds": 1, "retries": 11}]}),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        let text = body.to_string();
+        assert!(text.contains("settings.retries") && text.contains("from 0 to 10"), "{body}");
+        assert_eq!(body["error"]["details"]["problems"][1]["node"], "a", "{body}");
+        // An interval that would overflow is refused, not wrapped around to minutes.
+        let (status, body) = api
+            .post(
+                "/api/scenarios",
+                json!({"name": "e", "trigger": {"type": "poll", "connector": "wordpress",
+                       "trigger": "users", "every": "94368760191893771d"}, "nodes": []}),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.to_string().contains("at most 366d"), "{body}");
+    });
+}

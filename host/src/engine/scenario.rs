@@ -398,7 +398,11 @@ pub fn from_value(value: Value) -> Result<(Scenario, Value), Vec<Problem>> {
     }
 }
 
-/// Parses `30s`, `15m`, `2h`, `1d` (or a number of seconds).
+/// The longest interval between polls: a year (a longer one would never come, and a number
+/// of days past this overflowed into a short interval once).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(366 * 86_400);
+
+/// Parses `30s`, `15m`, `2h`, `1d` (or a number of seconds), from a second to [`MAX_INTERVAL`].
 pub fn parse_interval(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text
@@ -406,14 +410,15 @@ pub fn parse_interval(text: &str) -> Option<Duration> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" | "secs" | "seconds" => n,
-        "m" | "min" | "mins" | "minutes" => n * 60,
-        "h" | "hours" => n * 3600,
-        "d" | "days" => n * 86_400,
+    let unit = match unit.trim() {
+        "" | "s" | "sec" | "secs" | "seconds" => 1,
+        "m" | "min" | "mins" | "minutes" => 60,
+        "h" | "hours" => 3600,
+        "d" | "days" => 86_400,
         _ => return None,
     };
-    (seconds > 0).then(|| Duration::from_secs(seconds))
+    let seconds = n.checked_mul(unit)?;
+    (seconds > 0 && seconds <= MAX_INTERVAL.as_secs()).then(|| Duration::from_secs(seconds))
 }
 
 #[cfg(test)]
@@ -427,6 +432,10 @@ mod tests {
         assert_eq!(parse_interval("2h"), Some(Duration::from_secs(7200)));
         assert_eq!(parse_interval("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_interval("0s"), None);
+        assert_eq!(parse_interval("366d"), Some(MAX_INTERVAL));
+        assert_eq!(parse_interval("367d"), None, "past a year");
+        assert_eq!(parse_interval("94368760191893771d"), None, "overflows");
+        assert_eq!(parse_interval("99999999999999999999"), None);
         assert_eq!(parse_interval("5 fortnights"), None);
     }
 

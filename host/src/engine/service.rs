@@ -84,17 +84,31 @@ pub struct ItemWithSteps {
 }
 
 fn invalid_scenario(problems: Vec<Problem>) -> AppError {
-    let summary = problems
+    // The message names the first few; `details.problems` has them all.
+    let mut summary = problems
         .iter()
+        .take(5)
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join("; ");
+    if problems.len() > 5 {
+        summary.push_str(&format!("; and {} more", problems.len() - 5));
+    }
     AppError::new(
         "invalid_scenario",
         422,
         format!("the scenario has {} problem(s): {summary}", problems.len()),
     )
     .with_details(json!({ "problems": problems }))
+}
+
+/// Scenario checks running at once: one per core.
+fn checking_turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    TURNS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
 }
 
 impl App {
@@ -138,11 +152,22 @@ impl App {
             }
         }
         let connections = self.store.connections(user_id).await?;
-        let env = validate::Environment {
-            descriptions: &descriptions,
-            connections: &connections,
-        };
-        validate::check(parsed, &env).map_err(invalid_scenario)
+        // Checking is CPU work that grows with the definition: it runs on the blocking pool,
+        // a few at once, so that members saving large scenarios never hold the threads that
+        // answer everyone else.
+        let _turn = checking_turns()
+            .acquire()
+            .await
+            .map_err(|_| AppError::internal("the checking pool is closed"))?;
+        tokio::task::spawn_blocking(move || {
+            let env = validate::Environment {
+                descriptions: &descriptions,
+                connections: &connections,
+            };
+            validate::check(parsed, &env).map_err(invalid_scenario)
+        })
+        .await
+        .map_err(|e| AppError::internal(format!("checking the scenario failed: {e}")))?
     }
 
     async fn scenario_view(&self, row: ScenarioRow) -> Result<ScenarioView, AppError> {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::ancestry::{cycles, Ancestry};
 use super::plan::{Plan, PlanKind, PlanNode};
 use super::scenario::{parse_interval, NodeKind, Scenario, Trigger};
 use super::template::{Mapping, Templates};
@@ -78,6 +79,16 @@ pub const GLOBALS: &[&str] = &["trigger", "trigger_id", "vars", "run"];
 
 /// Checks a scenario and compiles it.
 pub fn check(scenario: Scenario, env: &Environment<'_>) -> Result<Plan, Vec<Problem>> {
+    if scenario.nodes.len() > MAX_NODES {
+        // Refused before any of the work below, whose cost grows with the node count.
+        return Err(vec![Problem::field(
+            "nodes",
+            format!(
+                "a scenario has at most {MAX_NODES} nodes (this one has {}): split it, and chain the parts through the data store or a webhook",
+                scenario.nodes.len()
+            ),
+        )]);
+    }
     let mut problems = Vec::new();
     let mut templates = Templates::new();
     if scenario.name.trim().is_empty() {
@@ -88,6 +99,21 @@ pub fn check(scenario: Scenario, env: &Environment<'_>) -> Result<Plan, Vec<Prob
             "settings.concurrency",
             "between 1 and 64 items at once",
         ));
+    }
+    if scenario.settings.retries > MAX_RETRIES {
+        problems.push(Problem::field(
+            "settings.retries",
+            format!("from 0 to {MAX_RETRIES} retries"),
+        ));
+    }
+    for node in &scenario.nodes {
+        if node.retries.is_some_and(|r| r > MAX_RETRIES) {
+            problems.push(Problem::node(
+                &node.id,
+                "retries",
+                format!("from 0 to {MAX_RETRIES} retries"),
+            ));
+        }
     }
     let trigger_connection = check_trigger(&scenario.trigger, env, &mut problems);
 
@@ -178,23 +204,7 @@ pub fn check(scenario: Scenario, env: &Environment<'_>) -> Result<Plan, Vec<Prob
         parents[i] = Some((parent, route));
     }
     // Cycles: a node whose chain of parents comes back to it.
-    let in_cycle: Vec<bool> = (0..scenario.nodes.len())
-        .map(|start| {
-            let mut seen = vec![false; scenario.nodes.len()];
-            let mut at = start;
-            while let Some((parent, _)) = &parents[at] {
-                if seen[at] {
-                    return false;
-                }
-                seen[at] = true;
-                at = *parent;
-                if at == start {
-                    return true;
-                }
-            }
-            false
-        })
-        .collect();
+    let in_cycle = cycles(&parents);
     let cycle: Vec<&str> = (0..scenario.nodes.len())
         .filter(|&i| in_cycle[i])
         .map(|i| scenario.nodes[i].id.as_str())
@@ -213,26 +223,17 @@ pub fn check(scenario: Scenario, env: &Environment<'_>) -> Result<Plan, Vec<Prob
             ),
         ));
     }
-    let ancestors = |i: usize| -> BTreeSet<String> {
-        let mut names = BTreeSet::new();
-        let mut at = i;
-        while let Some((parent, _)) = &parents[at] {
-            if in_cycle[*parent] || !names.insert(scenario.nodes[*parent].id.clone()) {
-                break;
-            }
-            at = *parent;
-        }
-        names
-    };
+    let ancestry = Ancestry::of(&parents, &in_cycle);
 
     // Each node's own fields.
     let mut plan_nodes = Vec::with_capacity(scenario.nodes.len());
     for (i, node) in scenario.nodes.iter().enumerate() {
-        let earlier = ancestors(i);
         let mut ctx = NodeCheck {
             id: &node.id,
+            at: i,
+            ancestry: &ancestry,
+            nodes: &scenario.nodes,
             templates: &mut templates,
-            earlier: &earlier,
             all: &index,
             problems: &mut problems,
         };
@@ -240,7 +241,7 @@ pub fn check(scenario: Scenario, env: &Environment<'_>) -> Result<Plan, Vec<Prob
         plan_nodes.push(PlanNode {
             id: node.id.clone(),
             on_error: node.on_error,
-            retries: node.retries.unwrap_or(scenario.settings.retries).min(10),
+            retries: node.retries.unwrap_or(scenario.settings.retries),
             kind,
             children: Vec::new(),
         });
@@ -263,6 +264,12 @@ pub fn check(scenario: Scenario, env: &Environment<'_>) -> Result<Plan, Vec<Prob
         trigger_connection,
     })
 }
+
+/// The most nodes a scenario may have.
+pub const MAX_NODES: usize = 500;
+
+/// The most retries of a node.
+pub const MAX_RETRIES: u32 = 10;
 
 fn is_identifier(id: &str) -> bool {
     let mut chars = id.chars();
@@ -378,7 +385,7 @@ fn check_trigger(
                 if parse_interval(every).is_none() {
                     problems.push(Problem::field(
                         "trigger.every",
-                        format!("`{every}` is not an interval: write 30s, 15m, 2h or 1d"),
+                        format!("`{every}` is not an interval: write 30s, 15m, 2h or 1d (at most 366d)"),
                     ));
                 }
                 if cron.is_some() {
@@ -491,8 +498,11 @@ pub fn schema_errors(schema: &Value, value: &Value) -> Vec<String> {
 
 struct NodeCheck<'a> {
     id: &'a str,
+    /// The node's index.
+    at: usize,
+    ancestry: &'a Ancestry,
+    nodes: &'a [crate::engine::scenario::Node],
     templates: &'a mut Templates,
-    earlier: &'a BTreeSet<String>,
     all: &'a HashMap<&'a str, usize>,
     problems: &'a mut Vec<Problem>,
 }
@@ -532,7 +542,11 @@ impl NodeCheck<'_> {
 
     fn names(&mut self, field: &str, mapping: &Mapping) {
         for name in self.templates.references(mapping) {
-            if GLOBALS.contains(&name.as_str()) || self.earlier.contains(&name) {
+            let earlier = self
+                .all
+                .get(name.as_str())
+                .is_some_and(|&node| self.ancestry.precedes(node, self.at));
+            if GLOBALS.contains(&name.as_str()) || earlier {
                 continue;
             }
             let message = if name == self.id {
@@ -541,7 +555,13 @@ impl NodeCheck<'_> {
                 format!("`{name}` does not come before this node, so its output is not there yet")
             } else {
                 let mut known: Vec<_> = GLOBALS.iter().map(|s| s.to_string()).collect();
-                known.extend(self.earlier.iter().cloned());
+                let mut earlier: Vec<_> = self
+                    .ancestry
+                    .chain(self.at)
+                    .map(|i| self.nodes[i].id.clone())
+                    .collect();
+                earlier.sort();
+                known.extend(earlier);
                 format!(
                     "`{name}` is not defined (templates here read {})",
                     known.join(", ")
