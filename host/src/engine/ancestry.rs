@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn a_long_chain_is_checked_in_linear_time() {
         // 100,000 nodes in one chain: the quadratic walk took minutes; this takes a blink.
-        let n = 100_000;
+        let n: usize = 100_000;
         let links = parents(&(0..n).map(|i| i.checked_sub(1)).collect::<Vec<_>>());
         let in_cycle = cycles(&links);
         assert!(in_cycle.iter().all(|c| !c));
