@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod cli;
 pub mod connections;
 pub mod engine;
+pub mod files;
 pub mod manifest;
 pub mod packages;
 pub mod runtime;

@@ -89,6 +89,13 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The file of an SQLite URL (`sqlite://PATH?…`); `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory")).then_some(path)
+}
+
 impl Store {
     /// Opens the store at `url` (`sqlite://PATH` or `postgres://…`), creating an SQLite file
     /// if it does not exist, and brings the schema up to date.
@@ -105,6 +112,14 @@ impl Store {
                 redact_url(url)
             )));
         };
+        if backend == Backend::Sqlite {
+            // Created private before SQLite opens it: its WAL and shared memory take its mode.
+            if let Some(path) = sqlite_path(url) {
+                crate::files::narrow_sqlite(Path::new(path)).map_err(|e| {
+                    StoreError::Url(format!("cannot create {path} as a private file: {e}"))
+                })?;
+            }
+        }
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 let sep = if url.contains('?') { '&' } else { '?' };
@@ -146,9 +161,8 @@ impl Store {
 
     /// The SQLite store in a data directory (`heph.db`).
     pub async fn open_in(dir: &Path) -> Result<Store, StoreError> {
-        // A new data directory is private to its owner (it holds the key file).
-        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-            .create(dir)
+        // The data directory is private to its owner (it holds the key file).
+        crate::files::private_dir(dir)
             .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
         Store::open(&format!("sqlite://{}", dir.join("heph.db").display())).await
     }

@@ -358,3 +358,43 @@ fn scenario_sizes_retries_and_intervals_stay_within_their_documented_ranges() {
         assert!(body.to_string().contains("at most 366d"), "{body}");
     });
 }
+
+#[test]
+fn the_store_the_key_and_the_compiled_cache_are_private_to_heph_s_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = server(&[]);
+    tokio().block_on(async {
+        // A write, so that the WAL and shared-memory files exist.
+        let (status, _) = server
+            .api(&server.admin_token)
+            .post("/api/tokens", json!({"name": "t"}))
+            .await;
+        assert_eq!(status, 201);
+    });
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = server.dir();
+    assert_eq!(mode(dir), 0o700, "the data directory");
+    for name in ["heph.db", "heph.db-wal", "heph.db-shm", "master.key"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+    // Everything else heph wrote there: no file or directory readable by others.
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at).unwrap().flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == "serve.log") {
+                continue; // the test's own capture of stderr
+            }
+            assert_eq!(mode(&path) & 0o077, 0, "{} is readable by others", path.display());
+            if path.is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+}

@@ -76,13 +76,13 @@ impl ComponentCache {
 
 fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::files::private_dir(dir)?;
     }
     // Unique per process and per write: two installs compiling the same component at once
     // never write into the same temporary file.
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    crate::files::write_private(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }

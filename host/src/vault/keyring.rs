@@ -243,7 +243,7 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
 pub fn write_key_file(path: &Path, keyring: &Keyring) -> Result<(), VaultError> {
     let fail = |e: std::io::Error| VaultError::Key(format!("cannot write {}: {e}", path.display()));
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
+        crate::files::create_private_dir(dir).map_err(fail)?;
     }
     let mut text = String::from(
         "# heph's master keys. The first encrypts new secrets; the others only decrypt older ones\n\
