@@ -33,6 +33,9 @@ pub struct AppConfig {
     pub engine: crate::engine::EngineConfig,
     /// The registry admins browse and install from when they name none (`HEPH_REGISTRY`).
     pub registry: Option<String>,
+    /// Whether registries named in requests may be on loopback or private networks
+    /// (`--registry-allow-private`); the configured `registry` always may.
+    pub registry_allow_private: bool,
 }
 
 impl AppConfig {
@@ -48,6 +51,7 @@ impl AppConfig {
             refresh_margin: Duration::from_secs(60),
             engine: Default::default(),
             registry: None,
+            registry_allow_private: false,
         }
     }
 }

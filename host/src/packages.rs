@@ -6,6 +6,7 @@
 mod browse;
 pub mod check;
 mod lifecycle;
+mod registry_http;
 mod review;
 mod startup;
 mod verify;

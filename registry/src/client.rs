@@ -43,6 +43,21 @@ pub struct Download {
     pub digest: String,
 }
 
+/// An error with its causes (reqwest's own message is only "error sending request").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    message
+}
+
 impl RegistryClient {
     /// A client for the registry at `base` (such as `https://registry.heph.dev`).
     pub fn new(base: &str) -> RegistryClient {
@@ -52,6 +67,15 @@ impl RegistryClient {
             .user_agent(concat!("heph/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        RegistryClient {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        }
+    }
+
+    /// A client for the registry at `base` through an HTTP client of the caller's (one that
+    /// enforces an address policy, say).
+    pub fn with_client(base: &str, http: reqwest::Client) -> RegistryClient {
         RegistryClient {
             base: base.trim_end_matches('/').to_string(),
             http,
@@ -69,7 +93,7 @@ impl RegistryClient {
     ) -> Result<reqwest::Response, ClientError> {
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
-            message: e.to_string(),
+            message: with_causes(&e),
         })?;
         if response.status().is_success() {
             return Ok(response);

@@ -192,6 +192,16 @@ async fn register(
             ),
         ));
     }
+    if is_reserved(&r.name) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "reserved_name",
+            format!(
+                "the publisher name `{}` is reserved: it would pass for heph's own or the registry's; choose your organisation's name",
+                r.name
+            ),
+        ));
+    }
     let key: PublicKey = r.public_key.parse().map_err(|e: crate::keys::KeyError| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.to_string())
     })?;
@@ -209,6 +219,15 @@ async fn register(
             json!({"name": r.name, "public_key": key.to_string(), "key_id": key.id(), "token": token}),
         ),
     ))
+}
+
+/// Names no one may register: they would pass for heph's first-party connectors or for the
+/// registry itself.
+fn is_reserved(name: &str) -> bool {
+    const RESERVED: &[&str] = &["heph", "official", "admin", "registry", "root", "system"];
+    let squashed: String = name.chars().filter(|c| *c != '-' && *c != '_').collect();
+    RESERVED.contains(&squashed.as_str())
+        || squashed.starts_with("heph")
 }
 
 async fn publisher(

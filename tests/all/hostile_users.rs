@@ -398,3 +398,46 @@ fn the_store_the_key_and_the_compiled_cache_are_private_to_heph_s_user() {
         }
     }
 }
+
+#[test]
+fn registry_urls_named_in_requests_go_through_the_address_policy() {
+    let strict = server(&[]);
+    let relaxed = server(&[("HEPH_REGISTRY_ALLOW_PRIVATE", "true")]);
+    tokio().block_on(async {
+        let search = |api: heph_tests::heph_server::Api, registry: &'static str| async move {
+            let path = format!("/api/registry/connectors?registry={registry}");
+            api.get(&path).await
+        };
+        let install = |api: heph_tests::heph_server::Api, registry: &'static str| async move {
+            api.post("/api/connectors/install", json!({"name": "x", "registry": registry}))
+                .await
+        };
+        let api = strict.api(&strict.admin_token);
+        for (registry, kind) in [
+            ("http://127.0.0.1:9", "loopback"),
+            ("http://localhost:9", "loopback"),
+            ("http://[::1]:9", "loopback"),
+            ("http://10.0.0.1:9", "private"),
+            ("http://169.254.169.254", "metadata"),
+            ("http://[::ffff:169.254.169.254]", "metadata"),
+        ] {
+            for (status, body) in [
+                search(api.clone(), registry).await,
+                install(api.clone(), registry).await,
+            ] {
+                assert_eq!(status, 403, "{registry}: {body}");
+                assert_eq!(body["error"]["code"], "address_not_allowed", "{body}");
+                let message = body["error"]["message"].as_str().unwrap();
+                assert!(message.contains(kind), "{registry}: {message}");
+            }
+        }
+        // The operator may allow private registries: then the fetch is tried (and fails, as
+        // nothing listens there), but a metadata address stays refused.
+        let api = relaxed.api(&relaxed.admin_token);
+        let (status, body) = search(api.clone(), "http://127.0.0.1:9").await;
+        assert_eq!((status, &body["error"]["code"]), (502, &json!("registry_error")), "{body}");
+        let (status, body) = install(api, "http://169.254.169.254").await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("metadata"), "{body}");
+    });
+}

@@ -263,12 +263,22 @@ fn a_partner_connector_goes_from_new_to_a_scenario() {
         let registry = RegistryProcess::start(&partner.project.join("../registry"));
         let key = partner.key_file.to_str().unwrap();
         let token = ok(&partner.project, &data, &["registry", "register", "acme", "--key", key, "--registry", &registry.url]);
+        // Names that would pass for heph's own are not anyone's to register.
+        for reserved in ["heph", "heph-official", "official"] {
+            let (code, out, err) = heph_in(&partner.project, &data, &["registry", "register", reserved, "--key", key, "--registry", &registry.url]);
+            assert_ne!(code, 0, "{reserved}: {out}");
+            assert!(err.contains("reserved"), "{reserved}: {err}");
+        }
         let package = partner.packages[0].to_str().unwrap();
         ok(&partner.project, &data, &["connector", "publish", package, "--registry", &registry.url, "--token", token.trim()]);
 
         // The admin installs it: refused until the publisher is trusted, then held for
-        // approval with what it may do, then active.
-        let server = HephServer::start(ServerOptions::default());
+        // approval with what it may do, then active. The registry is on loopback: the
+        // operator names it, so that the server may fetch from it.
+        let server = HephServer::start(ServerOptions {
+            env: vec![("HEPH_REGISTRY".into(), registry.url.clone())],
+            ..Default::default()
+        });
         let api = server.api(&server.admin_token);
         let install = json!({"name": "acme-items", "registry": registry.url});
         let (status, body) = api.post("/api/connectors/install", install.clone()).await;

@@ -43,6 +43,10 @@ pub(super) struct ServeArgs {
     /// the API when a request names none).
     #[arg(long, env = "HEPH_REGISTRY")]
     registry: Option<String>,
+    /// Let admins name registries on loopback or private networks in their requests (the
+    /// `--registry` one always may be there; a cloud metadata address never).
+    #[arg(long, env = "HEPH_REGISTRY_ALLOW_PRIVATE")]
+    registry_allow_private: bool,
 }
 
 /// Logs go to stderr; `HEPH_LOG` filters them (default `info`).
@@ -63,6 +67,7 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
     let mut config = app_config(global)?;
     config.engine.workers = args.workers;
     config.registry = args.registry.clone();
+    config.registry_allow_private = args.registry_allow_private;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;

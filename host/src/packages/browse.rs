@@ -3,7 +3,6 @@
 //! one a request names, else the server's (`heph serve --registry`, `HEPH_REGISTRY`).
 
 use heph_registry::client::ClientError;
-use heph_registry::RegistryClient;
 use serde_json::Value;
 
 use super::InstallOutcome;
@@ -43,7 +42,8 @@ impl App {
     ) -> Result<(String, Vec<Value>), AppError> {
         App::require_admin(admin)?;
         let url = self.registry_url(registry)?;
-        let found = RegistryClient::new(&url)
+        let found = self
+            .registry_client(&url)?
             .search(query)
             .await
             .map_err(|e| registry_failure(&url, e))?;
@@ -66,7 +66,8 @@ impl App {
     ) -> Result<Value, AppError> {
         App::require_admin(admin)?;
         let url = self.registry_url(registry)?;
-        let mut connector = RegistryClient::new(&url)
+        let mut connector = self
+            .registry_client(&url)?
             .connector(name)
             .await
             .map_err(|e| registry_failure(&url, e))?;
@@ -113,7 +114,7 @@ impl App {
                 "`name` must name a connector in the registry: lower-case letters, digits, `-` or `_` (got `{name}`)"
             )));
         }
-        let client = RegistryClient::new(&registry);
+        let client = self.registry_client(&registry)?;
         let download = client
             .download(name, version)
             .await
@@ -132,6 +133,11 @@ impl App {
 
 /// A registry's refusal as this host's error: its 404 stays a 404, anything else is a 502.
 fn registry_failure(registry: &str, error: ClientError) -> AppError {
+    if let ClientError::Unreachable { message, .. } = &error {
+        if let Some(refusal) = super::registry_http::policy_refusal(registry, message) {
+            return refusal;
+        }
+    }
     match error {
         ClientError::Refused {
             status: 404,
