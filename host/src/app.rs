@@ -118,6 +118,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound(what) => AppError::not_found(format!("{what} not found")),
             StoreError::Conflict(message) => AppError::conflict(message),
+            StoreError::TooLarge(message) => AppError::new("record_too_large", 413, message),
             other => AppError::internal(other.to_string()),
         }
     }

@@ -31,7 +31,7 @@ pub use accounts::{ConsentRow, IdempotencyClaim, SessionRow};
 pub use connections::{ConnectionRow, ConnectionUpdate, NewConnection, Status};
 pub use connectors::{Activation, InstalledConnector, PackageRow};
 pub use oauth::{app_owner as oauth_app_owner, pending_owner, OAuthApp, PendingAuthorization};
-pub use records::{Collection, Record};
+pub use records::{check_record_size, Collection, Record, MAX_RECORD_BYTES};
 pub use runs::{
     Batch, CommitError, CursorMove, ItemRecord, NewRun, RecordWrite, RunEvent, RunRow, StepRecord,
 };
@@ -72,6 +72,9 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A value over its size limit (a record); the message names the limit.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// The store. Cheap to clone (a pool).

@@ -441,3 +441,37 @@ fn registry_urls_named_in_requests_go_through_the_address_policy() {
         assert!(body["error"]["message"].as_str().unwrap().contains("metadata"), "{body}");
     });
 }
+
+#[test]
+fn records_are_at_most_a_mebibyte_through_the_api_and_through_runs() {
+    let server = server(&[]);
+    let api = server.api(&server.admin_token);
+    tokio().block_on(async {
+        let big = json!({"text": "x".repeat(1100 * 1024)});
+        let (status, body) = api.put("/api/store/notes/n1", big.clone()).await;
+        assert_eq!(status, 413, "{:.300}", body.to_string());
+        assert_eq!(body["error"]["code"], "record_too_large", "{body}");
+        let (status, _) = api.get("/api/store/notes/n1").await;
+        assert_eq!(status, 404);
+        let (status, created) = api
+            .post(
+                "/api/scenarios",
+                json!({"name": "hoard", "trigger": {"type": "manual"}, "nodes": [
+                    {"id": "keep", "type": "store", "op": "upsert", "collection": "notes",
+                     "key": "n2", "record": "{{ trigger }}"}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let run = crate::engine::run_now(&api, "hoard", Some(big)).await;
+        let item = &run["items"][0];
+        assert_eq!(item["status"], "failed", "{:.500}", run.to_string());
+        let step = &item["steps"][0];
+        assert_eq!(step["error_code"], "limit_exceeded", "{:.500}", step.to_string());
+        assert!(step["error"].as_str().unwrap().contains("at most 1024 KiB"), "{step}");
+        assert_eq!(step["attempts"], 1, "a record too large is not retried");
+        // The step keeps what it was given as its size and its start, not 1 MiB again.
+        assert_eq!(step["input"]["truncated"], true, "{:.300}", step.to_string());
+        let (status, _) = api.get("/api/store/notes/n2").await;
+        assert_eq!(status, 404);
+    });
+}

@@ -329,3 +329,102 @@ fn rotation_by_another_process_under_load_loses_nothing() {
         })
     });
 }
+
+/// A step of item `seq` whose input and output are `bytes` of text each.
+fn big_step(seq: i64, step: i64, bytes: usize) -> heph::store::StepRecord {
+    heph::store::StepRecord {
+        item_seq: seq,
+        step,
+        node_id: "n".into(),
+        status: "ok".into(),
+        input: Some(json!("i".repeat(bytes))),
+        output: Some(json!("o".repeat(bytes))),
+        error_code: None,
+        error: None,
+        attempts: 1,
+        started_at: 0,
+        duration_us: 0,
+        requests: None,
+        logs: None,
+    }
+}
+
+#[test]
+fn step_values_and_run_answers_stay_within_their_sizes() {
+    on_both(|store, _| {
+        Box::pin(async move {
+            let user = user_and_connector(&store).await;
+            let scenario = heph::store::new_id("scn");
+            store
+                .create_scenario(&scenario, &user, "big", &json!({}), "hash")
+                .await
+                .unwrap();
+            let enqueue = |id: String| heph::store::NewRun {
+                id,
+                scenario_id: scenario.clone(),
+                scenario_version: 1,
+                user_id: user.clone(),
+                trigger_kind: "manual".into(),
+                input: None,
+            };
+            let item = |seq: i64| heph::store::ItemRecord {
+                seq,
+                item_id: format!("i{seq}"),
+                data_hash: String::new(),
+                status: "done".into(),
+                attempt: 1,
+                error: None,
+            };
+            // 30 items, one step each of 2 × 200 KiB: 20 fit in one answer's 8 MiB.
+            let (run, _) = store.enqueue_run(&enqueue(heph::store::new_id("run"))).await.unwrap();
+            store.claim_run(&run, "w", 60_000).await.unwrap().expect("claimed");
+            let batch = heph::store::Batch {
+                items: (1..=30).map(item).collect(),
+                steps: (1..=30).map(|seq| big_step(seq, 0, 200 * 1024)).collect(),
+                ..Default::default()
+            };
+            store.commit_batch(&run, "w", &batch).await.unwrap();
+            let (steps, last) = store.run_steps(&run, 1, 30).await.unwrap();
+            assert_eq!(last, 20, "the answer ends at the item that would pass 8 MiB");
+            assert_eq!(steps.len(), 20);
+            assert!(steps.iter().all(|s| s.output.is_some()));
+            let (rest, last) = store.run_steps(&run, 21, 30).await.unwrap();
+            assert_eq!((rest.len(), last), (10, 30), "the next answer reads on");
+
+            // One item of 30 such steps: whole, but past the budget its steps carry no values.
+            let (run, _) = store.enqueue_run(&enqueue(heph::store::new_id("run"))).await.unwrap();
+            store.claim_run(&run, "w", 60_000).await.unwrap().expect("claimed");
+            let batch = heph::store::Batch {
+                items: vec![item(1)],
+                steps: (0..30).map(|step| big_step(1, step, 200 * 1024)).collect(),
+                ..Default::default()
+            };
+            store.commit_batch(&run, "w", &batch).await.unwrap();
+            let (steps, last) = store.run_steps(&run, 1, 1).await.unwrap();
+            assert_eq!((steps.len(), last), (30, 1));
+            assert!(steps[..20].iter().all(|s| s.input.is_some()));
+            assert!(steps[20..].iter().all(|s| s.input.is_none() && s.output.is_none()));
+
+            // A value past 256 KiB is kept as its size and its start.
+            let (run, _) = store.enqueue_run(&enqueue(heph::store::new_id("run"))).await.unwrap();
+            store.claim_run(&run, "w", 60_000).await.unwrap().expect("claimed");
+            let batch = heph::store::Batch {
+                items: vec![item(1)],
+                steps: vec![big_step(1, 0, 300 * 1024)],
+                ..Default::default()
+            };
+            store.commit_batch(&run, "w", &batch).await.unwrap();
+            let (steps, _) = store.run_steps(&run, 1, 1).await.unwrap();
+            let output = steps[0].output.clone().unwrap();
+            assert_eq!(output["truncated"], true, "{:.200}", output.to_string());
+            assert_eq!(output["bytes"], 300 * 1024 + 2, "the JSON text's size");
+            assert!(output["preview"].as_str().unwrap().starts_with("\"ooo"));
+
+            // Records are at most 1 MiB.
+            let big = json!({"text": "x".repeat(1024 * 1024)});
+            let refused = store.put_record(&user, "notes", "n1", &big).await.unwrap_err();
+            assert!(refused.to_string().contains("at most 1024 KiB"), "{refused}");
+            assert!(store.record(&user, "notes", "n1").await.unwrap().is_none());
+        })
+    });
+}

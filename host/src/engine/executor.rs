@@ -593,6 +593,7 @@ async fn run_store(
                             stored = Value::Object(base);
                         }
                     }
+                    crate::store::check_record_size(&collection, &key_str, &stored)?;
                     scope.write(&collection, &key_str, Some(stored.clone()));
                     json!({"id": key_str, "record": stored})
                 }
@@ -617,6 +618,16 @@ async fn run_store(
                 let mut out = step(Some(input), output);
                 out.attempts = i64::from(attempt);
                 return Ok((out, Flow::Children));
+            }
+            Err(crate::store::StoreError::TooLarge(message)) => {
+                return Err((
+                    NodeError {
+                        code: "limit_exceeded".into(),
+                        message,
+                        reauth: None,
+                    },
+                    step(Some(input), Value::Null),
+                ))
             }
             Err(e) if attempt <= retries => {
                 tracing::warn!(run = %scope.run_id, error = %e, "data store write failed; retrying");

@@ -71,6 +71,10 @@ pub struct RunDetail {
     pub events: Vec<RunEvent>,
     /// Items (a window of them: `after`, `limit`).
     pub items: Vec<ItemWithSteps>,
+    /// When the window was cut short to keep the answer within its size: the `after` that
+    /// reads on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
 }
 
 /// One item and its steps.
@@ -468,13 +472,17 @@ impl App {
             _ => (1, 0),
         };
         let mut steps: HashMap<i64, Vec<StepRecord>> = HashMap::new();
-        for step in self.store.run_steps(id, from, to).await? {
+        let (found, last) = self.store.run_steps(id, from, to).await?;
+        for step in found {
             steps.entry(step.item_seq).or_default().push(step);
         }
+        let next_after = (last < to).then_some(last);
         Ok(RunDetail {
             events: self.store.run_events(id).await?,
+            next_after,
             items: items
                 .into_iter()
+                .filter(|item| item.seq <= last)
                 .map(|item| ItemWithSteps {
                     steps: steps.remove(&item.seq).unwrap_or_default(),
                     item,

@@ -32,6 +32,22 @@ pub struct Collection {
     pub updated_at: i64,
 }
 
+/// The largest record (its JSON text): a data store holds records, not files.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// Refuses a record over [`MAX_RECORD_BYTES`], saying how large it is.
+pub fn check_record_size(collection: &str, id: &str, data: &Value) -> Result<(), StoreError> {
+    let size = serde_json::to_vec(data).map_or(usize::MAX, |v| v.len());
+    if size > MAX_RECORD_BYTES {
+        return Err(StoreError::TooLarge(format!(
+            "the record `{id}` of `{collection}` is {} KiB; a record holds at most {} KiB",
+            size.div_ceil(1024),
+            MAX_RECORD_BYTES / 1024
+        )));
+    }
+    Ok(())
+}
+
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {
     let data: String = row.try_get("data")?;
     Ok(Record {
@@ -52,6 +68,7 @@ impl Store {
         id: &str,
         data: &Value,
     ) -> Result<(), StoreError> {
+        check_record_size(collection, id, data)?;
         let now = now_ms();
         sqlx::query(
             "INSERT INTO records (user_id, collection, id, data, created_at, updated_at) \

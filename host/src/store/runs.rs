@@ -232,6 +232,38 @@ fn json_text(value: &Option<Value>) -> Option<String> {
     value.as_ref().map(Value::to_string)
 }
 
+/// The most a step's input, output, requests or logs take in the store; a larger value is
+/// kept as its size and the start of its text (the run's records and the connector's answer
+/// are what later nodes read, not this copy, which is for people).
+pub const MAX_STEP_VALUE_BYTES: usize = 256 * 1024;
+
+/// A step value's stored text, within [`MAX_STEP_VALUE_BYTES`].
+fn step_text(value: &Option<Value>) -> Option<String> {
+    let text = json_text(value)?;
+    if text.len() <= MAX_STEP_VALUE_BYTES {
+        return Some(text);
+    }
+    let mut cut = 4096;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Some(
+        serde_json::json!({
+            "truncated": true,
+            "bytes": text.len(),
+            "preview": &text[..cut],
+        })
+        .to_string(),
+    )
+}
+
+/// The most of a run's steps one answer carries (their stored text); past it the answer ends
+/// at an item boundary, and within its first item further steps come without their values.
+pub const RUN_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// The most events a run's answer lists (the latest).
+pub const RUN_ANSWER_EVENTS: i64 = 200;
+
 impl Store {
     /// Queues a run. A poll run is queued only if the scenario has no poll run queued,
     /// running or paused already (they would read the same cursor): then that run's id is
@@ -464,15 +496,15 @@ impl Store {
                     .bind(s.step)
                     .bind(&s.node_id)
                     .bind(&s.status)
-                    .bind(json_text(&s.input))
-                    .bind(json_text(&s.output))
+                    .bind(step_text(&s.input))
+                    .bind(step_text(&s.output))
                     .bind(&s.error_code)
                     .bind(&s.error)
                     .bind(s.attempts)
                     .bind(s.started_at)
                     .bind(s.duration_us)
-                    .bind(json_text(&s.requests))
-                    .bind(json_text(&s.logs));
+                    .bind(step_text(&s.requests))
+                    .bind(step_text(&s.logs));
             }
             query.execute(&mut *tx).await?;
         }
@@ -731,19 +763,23 @@ impl Store {
         Ok(found)
     }
 
-    /// A run's steps for items `from_seq..=to_seq`.
+    /// A run's steps for items `from_seq..=to_seq`, read one row at a time within
+    /// [`RUN_ANSWER_BYTES`] of stored text. Returns the steps and the last item whose steps
+    /// are all there (`to_seq` when everything fitted). The first item is always whole: past
+    /// the budget its steps come without input, output, requests and logs.
     pub async fn run_steps(
         &self,
         run_id: &str,
         from_seq: i64,
         to_seq: i64,
-    ) -> Result<Vec<StepRecord>, StoreError> {
+    ) -> Result<(Vec<StepRecord>, i64), StoreError> {
+        use futures::TryStreamExt;
         let parse = |text: Option<String>| -> Result<Option<Value>, StoreError> {
             text.map(|t| serde_json::from_str(&t))
                 .transpose()
                 .map_err(|e| StoreError::Corrupt(format!("run step: {e}")))
         };
-        sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT item_seq, step, node_id, status, input, output, error_code, error, attempts, \
              started_at, duration_us, requests, logs FROM run_steps WHERE run_id = $1 \
              AND item_seq >= $2 AND item_seq <= $3 ORDER BY item_seq, step",
@@ -751,35 +787,59 @@ impl Store {
         .bind(run_id)
         .bind(from_seq)
         .bind(to_seq)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok(StepRecord {
-                item_seq: row.try_get("item_seq")?,
+        .fetch(&self.pool);
+        let mut steps = Vec::new();
+        let mut spent = 0usize;
+        let mut first_item = None;
+        while let Some(row) = rows.try_next().await? {
+            let item_seq: i64 = row.try_get("item_seq")?;
+            let first = *first_item.get_or_insert(item_seq) == item_seq;
+            let mut values: [Option<String>; 4] = [
+                row.try_get("input")?,
+                row.try_get("output")?,
+                row.try_get("requests")?,
+                row.try_get("logs")?,
+            ];
+            let size: usize = values.iter().flatten().map(String::len).sum();
+            if spent + size > RUN_ANSWER_BYTES {
+                if !first {
+                    // This item and the rest wait for the next answer.
+                    return Ok((steps, item_seq - 1));
+                }
+                values = [None, None, None, None];
+            }
+            spent += values.iter().flatten().map(String::len).sum::<usize>();
+            let [input, output, requests, logs] = values;
+            steps.push(StepRecord {
+                item_seq,
                 step: row.try_get("step")?,
                 node_id: row.try_get("node_id")?,
                 status: row.try_get("status")?,
-                input: parse(row.try_get("input")?)?,
-                output: parse(row.try_get("output")?)?,
+                input: parse(input)?,
+                output: parse(output)?,
                 error_code: row.try_get("error_code")?,
                 error: row.try_get("error")?,
                 attempts: row.try_get("attempts")?,
                 started_at: row.try_get("started_at")?,
                 duration_us: row.try_get("duration_us")?,
-                requests: parse(row.try_get("requests")?)?,
-                logs: parse(row.try_get("logs")?)?,
-            })
-        })
-        .collect()
+                requests: parse(requests)?,
+                logs: parse(logs)?,
+            });
+        }
+        Ok((steps, to_seq))
     }
 
-    /// A run's events, oldest first.
+    /// A run's latest events ([`RUN_ANSWER_EVENTS`] at most), oldest first.
     pub async fn run_events(&self, run_id: &str) -> Result<Vec<RunEvent>, StoreError> {
-        sqlx::query("SELECT at, level, message FROM run_events WHERE run_id = $1 ORDER BY seq")
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?
+        let mut events = sqlx::query(
+            "SELECT at, level, message FROM run_events WHERE run_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(run_id)
+        .bind(RUN_ANSWER_EVENTS)
+        .fetch_all(&self.pool)
+        .await?;
+        events.reverse();
+        events
             .iter()
             .map(|row| {
                 Ok(RunEvent {

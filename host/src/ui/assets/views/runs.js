@@ -84,7 +84,7 @@ export async function renderOne(main, ctx, id) {
         h("p", { class: "help" }, `Trigger: ${run.trigger_kind} · queued `, time(run.created_at), run.finished_at ? [" · finished ", time(run.finished_at)] : null)),
       detail.events.length ? h("section", { class: "panel" }, h("h2", {}, "Events"),
         h("ul", {}, detail.events.map((e) => h("li", {}, time(e.at), ` ${e.level}: ${e.message}`)))) : null,
-      itemsView(detail.items, processed, live, after, (to) => { after = to; draw(); }));
+      itemsView(detail.items, processed, live, after, detail.next_after, (to) => { after = to; draw(); }));
     return live;
   };
   const tick = async () => {
@@ -102,7 +102,8 @@ export async function renderOne(main, ctx, id) {
   await tick();
 }
 
-function itemsView(items, processed, live, after, moveTo) {
+// `nextAfter`: the server cut the window short to keep its answer small (large steps).
+function itemsView(items, processed, live, after, nextAfter, moveTo) {
   const first = items.length ? items[0].seq : after + 1;
   const last = items.length ? items[items.length - 1].seq : after;
   const range = items.length ? `items ${first}–${last} of ${processed}` : `${processed} items`;
@@ -111,7 +112,8 @@ function itemsView(items, processed, live, after, moveTo) {
     items.length ? items.map(itemView) : h("p", { class: "muted" }, live ? "Waiting for the first item…" : "No items here."),
     h("nav", { class: "row", "aria-label": "Pages of items" },
       after > 0 ? h("button", { onclick: () => moveTo(Math.max(0, first - 1 - ITEMS)) }, `← Previous ${ITEMS}`) : null,
-      items.length === ITEMS && last < processed ? h("button", { onclick: () => moveTo(last) }, `Next ${ITEMS} →`) : null));
+      nextAfter != null ? h("button", { onclick: () => moveTo(nextAfter) }, "Next items →")
+        : items.length === ITEMS && last < processed ? h("button", { onclick: () => moveTo(last) }, `Next ${ITEMS} →`) : null));
 }
 
 function counter(label, value, id) {
