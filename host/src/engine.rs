@@ -20,6 +20,7 @@ pub mod scenario;
 pub mod schedule;
 mod service;
 pub mod template;
+pub mod template_budget;
 pub mod validate;
 pub mod webhook;
 

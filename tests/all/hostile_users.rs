@@ -475,3 +475,39 @@ fn records_are_at_most_a_mebibyte_through_the_api_and_through_runs() {
         assert_eq!(status, 404);
     });
 }
+
+#[test]
+fn a_tiny_template_cannot_build_a_large_value_in_a_preview_or_a_run() {
+    let server = server(&[]);
+    let api = server.api(&server.admin_token);
+    let before = server.peak_rss();
+    tokio().block_on(async {
+        let doubling = "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}";
+        let folded = format!("{{{{ {} }}}}", vec!["'x' * 1000000"; 200].join(" ~ "));
+        let looped = "{% set big = 'x' * 1000000 %}{% for i in range(1000) %}{{ big }}{% endfor %}";
+        for template in [doubling.to_string(), folded, looped.to_string()] {
+            let (status, body) = api
+                .post("/api/mappings/preview", json!({"mapping": {"text": template}}))
+                .await;
+            assert_eq!(status, 400, "{:.300}", body.to_string());
+            assert_eq!(body["error"]["code"], "mapping_failed", "{:.300}", body.to_string());
+            assert!(body.to_string().contains("more than 32 MiB"), "{:.300}", body.to_string());
+        }
+        // In a run the node fails with the same reason, and nothing large is stored.
+        let (status, created) = api
+            .post(
+                "/api/scenarios",
+                json!({"name": "grow", "trigger": {"type": "manual"}, "nodes": [
+                    {"id": "grow", "type": "transform", "output": {"text": doubling}}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let run = crate::engine::run_now(&api, "grow", None).await;
+        let step = &run["items"][0]["steps"][0];
+        assert_eq!(run["items"][0]["status"], "failed", "{:.500}", run.to_string());
+        assert!(step["error"].as_str().unwrap().contains("more than 32 MiB"), "{step}");
+    });
+    // The server never held the gigabytes those templates describe.
+    let grown = server.peak_rss().saturating_sub(before);
+    assert!(grown < 256 * 1024 * 1024, "grew by {} MiB", grown / (1024 * 1024));
+}

@@ -15,6 +15,7 @@ use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
 use serde_json::{Map, Value};
 
 use super::filters;
+use super::template_budget::within_budget;
 
 /// Name of the function that hands an expression's value back to the host.
 const KEEP: &str = "__heph_keep";
@@ -168,7 +169,8 @@ impl Templates {
             .get_template(&name)?
             .undeclared_variables(false)
             .into_iter()
-            .filter(|n| n != KEEP)
+            // The environment's own functions (`range`, `namespace`, `now`) are not data.
+            .filter(|n| n != KEEP && !self.env.globals().any(|(global, _)| global == n))
             .collect();
         self.references.insert(name.clone(), names);
         Ok(name)
@@ -194,7 +196,8 @@ impl Templates {
         }
     }
 
-    /// Evaluates a mapping in a context.
+    /// Evaluates a mapping in a context, within the instruction budget (fuel) and the
+    /// memory budget ([`super::template_budget`]).
     pub fn eval(&self, mapping: &Mapping, context: &JinjaValue) -> Result<Value, String> {
         match mapping {
             Mapping::Literal(value) => Ok(value.clone()),
@@ -203,8 +206,7 @@ impl Templates {
                     .env
                     .get_template(name)
                     .map_err(|e| describe_error(&e))?;
-                let captured = template
-                    .render_captured(context)
+                let captured = within_budget(|| template.render_captured(context))
                     .map_err(|e| describe_error(&e))?;
                 let value = captured
                     .state()
@@ -217,8 +219,7 @@ impl Templates {
                     .env
                     .get_template(name)
                     .map_err(|e| describe_error(&e))?;
-                template
-                    .render(context)
+                within_budget(|| template.render(context))
                     .map(Value::String)
                     .map_err(|e| describe_error(&e))
             }
@@ -378,6 +379,38 @@ mod tests {
         let no = JinjaValue::from_serialize(json!({"trigger": {"status": "draft"}}));
         assert!(t.truthy(&c, &yes).unwrap());
         assert!(!t.truthy(&c, &no).unwrap());
+    }
+
+    #[test]
+    fn templates_that_build_too_much_stop_at_the_memory_budget() {
+        let mut t = Templates::new();
+        for template in [
+            // Doubling in a loop: 2^40 bytes if nothing stopped it.
+            "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}",
+            // Repeats of the largest repeat, kept as one expression's value.
+            "{{ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) ~ ('x' * 1000000) }}",
+            // A loop that writes a large text.
+            "{% set big = 'x' * 1000000 %}{% for i in range(100) %}{{ big }}{% endfor %}",
+            // Lists of distinct strings.
+            "{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set ns.l = ns.l + [('y' * 1000000) ~ i] %}{% endfor %}{{ ns.l | length }}",
+        ] {
+            let m = t.compile_str(template).unwrap();
+            let error = t
+                .eval(&m, &JinjaValue::from_serialize(json!({})))
+                .unwrap_err();
+            assert!(error.contains("more than 32 MiB"), "{template}: {error}");
+        }
+        // The largest repeat is 1 MiB.
+        let m = t.compile_str("{{ 'x' * 2000000 }}").unwrap();
+        let error = t.eval(&m, &JinjaValue::from_serialize(json!({}))).unwrap_err();
+        assert!(error.contains("too large"), "{error}");
+        // A mapping of a large item (8 MiB) is not work the template does: it passes.
+        let item = json!({"text": "z".repeat(8 * 1024 * 1024)});
+        let m = t.compile_str("{{ trigger }}").unwrap();
+        let out = t
+            .eval(&m, &JinjaValue::from_serialize(json!({"trigger": item})))
+            .unwrap();
+        assert_eq!(out["text"].as_str().map(str::len), Some(8 * 1024 * 1024));
     }
 
     #[test]
