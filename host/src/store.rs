@@ -34,6 +34,7 @@ pub use oauth::{app_owner as oauth_app_owner, pending_owner, OAuthApp, PendingAu
 pub use records::{check_record_size, Collection, Record, MAX_RECORD_BYTES};
 pub use runs::{
     Batch, CommitError, CursorMove, ItemRecord, NewRun, RecordWrite, RunEvent, RunRow, StepRecord,
+    WaitWrite,
 };
 pub use scenarios::{ScenarioRow, TriggerState};
 pub use secrets::{Sealed, SealedRow};

@@ -44,6 +44,9 @@ pub struct RegistryConfig {
     pub data_dir: PathBuf,
     /// The largest package accepted, in bytes.
     pub max_package_bytes: usize,
+    /// The public key that may register reserved publisher names (`heph`, `official`…): the
+    /// registry operator's. Without one, no one may.
+    pub official_key: Option<String>,
 }
 
 impl RegistryConfig {
@@ -52,6 +55,7 @@ impl RegistryConfig {
         RegistryConfig {
             data_dir,
             max_package_bytes: 32 << 20,
+            official_key: None,
         }
     }
 }
@@ -62,6 +66,7 @@ pub struct Registry {
     db: Db,
     blobs: Blobs,
     max_package_bytes: usize,
+    official_key: Option<String>,
 }
 
 impl Registry {
@@ -72,6 +77,7 @@ impl Registry {
             db: Db::open(&config.data_dir).await?,
             blobs: Blobs::local(&config.data_dir.join("blobs"))?,
             max_package_bytes: config.max_package_bytes,
+            official_key: config.official_key.clone(),
         }))
     }
 }
@@ -192,12 +198,12 @@ async fn register(
             ),
         ));
     }
-    if is_reserved(&r.name) {
+    if is_reserved(&r.name) && registry.official_key.as_deref() != Some(r.public_key.trim()) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "reserved_name",
             format!(
-                "the publisher name `{}` is reserved: it would pass for heph's own or the registry's; choose your organisation's name",
+                "the publisher name `{}` is reserved: it would pass for heph's own or the registry's; choose your organisation's name (only the registry operator's key, --official-key, may take it)",
                 r.name
             ),
         ));

@@ -55,7 +55,12 @@ fn an_admin_installs_wordpress_and_a_member_imports_its_users_in_the_browser() {
         "heph-dashboard-registry-{}",
         hex::encode(heph::vault::random_bytes::<6>())
     ));
-    let registry = RegistryProcess::start(&registry_dir);
+    // The registry's operator publishes as `heph`, a reserved name only their key may take.
+    let key = SecretKey::generate().expect("a key");
+    let registry = RegistryProcess::start_with(
+        &registry_dir,
+        &["--official-key", &key.public().to_string()],
+    );
     let server = HephServer::start(ServerOptions {
         env: vec![("HEPH_REGISTRY".into(), registry.url.clone())],
         ..Default::default()
@@ -74,7 +79,6 @@ fn an_admin_installs_wordpress_and_a_member_imports_its_users_in_the_browser() {
         // publisher but has not installed it (the built-in install is removed first).
         let (status, built_in) = admin.get("/api/connectors/wordpress").await;
         assert_eq!(status, 200, "{built_in}");
-        let key = SecretKey::generate().expect("a key");
         let builtin = heph::catalog::builtin("wordpress").expect("WordPress is built in");
         let package = Contents {
             manifest: builtin.manifest.to_string(),

@@ -511,3 +511,119 @@ fn a_tiny_template_cannot_build_a_large_value_in_a_preview_or_a_run() {
     let grown = server.peak_rss().saturating_sub(before);
     assert!(grown < 256 * 1024 * 1024, "grew by {} MiB", grown / (1024 * 1024));
 }
+
+/// Creates a member and returns their API client.
+async fn member(server: &HephServer, name: &str) -> heph_tests::heph_server::Api {
+    let (status, body) = server
+        .api(&server.admin_token)
+        .post("/api/users", json!({"name": name, "password": "a long password"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    server.api(body["token"]["token"].as_str().unwrap())
+}
+
+#[test]
+fn runs_waiting_in_delays_hold_no_worker_and_go_on_when_due() {
+    // Two workers (the default); one member's runs wait in long delays.
+    let server = server(&[]);
+    tokio().block_on(async {
+        let ann = member(&server, "ann").await;
+        let bob = member(&server, "bob").await;
+        let waiting = json!({"name": "later", "trigger": {"type": "manual"}, "nodes": [
+            {"id": "wait", "type": "delay", "seconds": 3600},
+            {"id": "after", "type": "transform", "output": {"done": true}}]});
+        let (status, _) = ann.post("/api/scenarios", waiting).await;
+        assert_eq!(status, 201);
+        let mut parked = Vec::new();
+        for _ in 0..3 {
+            let (status, started) = ann.post("/api/scenarios/later/run", json!({})).await;
+            assert_eq!(status, 202, "{started}");
+            parked.push(started["run"]["id"].as_str().unwrap().to_string());
+        }
+        // Each parks: its item waits, the run is back in the queue until the delay is over.
+        for id in &parked {
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            loop {
+                let (_, run) = ann.get(&format!("/api/runs/{id}")).await;
+                if run["items"][0]["status"] == "waiting" && run["status"] == "queued" {
+                    assert!(run.to_string().contains("waiting in a delay until"), "{run}");
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "never parked: {run}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // Another member's run is served meanwhile: no worker is held by the waiting runs.
+        let (status, _) = bob
+            .post("/api/scenarios", json!({"name": "now", "trigger": {"type": "manual"},
+                "nodes": [{"id": "t", "type": "transform", "output": {"ok": 1}}]}))
+            .await;
+        assert_eq!(status, 201);
+        let run = crate::engine::run_now(&bob, "now", None).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        for id in &parked {
+            let (_, run) = ann.get(&format!("/api/runs/{id}")).await;
+            assert_eq!(run["status"], "queued", "still waiting: {run}");
+        }
+        // A delay that is over goes on where it stopped: the node after it runs once, and
+        // the item's steps follow on.
+        let short = json!({"name": "soon", "trigger": {"type": "manual"}, "nodes": [
+            {"id": "first", "type": "transform", "output": {"n": "{{ trigger.n }}"}},
+            {"id": "wait", "type": "delay", "seconds": 2},
+            {"id": "after", "type": "transform", "output": {"n": "{{ first.n }}", "waited": "{{ wait.waits }}"}}]});
+        let (status, _) = ann.post("/api/scenarios", short).await;
+        assert_eq!(status, 201);
+        let run = crate::engine::run_now(&ann, "soon", Some(json!({"n": 7}))).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let item = &run["items"][0];
+        assert_eq!(item["status"], "done", "{item}");
+        let steps: Vec<&str> = item["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["node_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(steps, ["first", "wait", "after"], "{item}");
+        assert_eq!(item["steps"][2]["output"], json!({"n": 7, "waited": 2.0}), "{item}");
+        assert_eq!(run["items_done"], 1, "{run}");
+        // Cancelling a parked run ends it at once.
+        let (status, cancelled) = ann.post(&format!("/api/runs/{}/cancel", parked[0]), json!({})).await;
+        assert_eq!(status, 200, "{cancelled}");
+        assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    });
+}
+
+#[test]
+fn workers_go_to_the_user_with_the_fewest_runs_running_first() {
+    let server = server(&[]);
+    tokio().block_on(async {
+        let ann = member(&server, "ann").await;
+        let bob = member(&server, "bob").await;
+        // Ann's runs each hold a worker for five seconds (delays short enough to wait inline),
+        // longer than queuing them all takes.
+        let waits: Vec<Value> = (0..5)
+            .map(|i| json!({"id": format!("w{i}"), "type": "delay", "seconds": 1}))
+            .collect();
+        let busy = json!({"name": "busy", "trigger": {"type": "manual"}, "nodes": waits});
+        assert_eq!(ann.post("/api/scenarios", busy).await.0, 201);
+        let one = json!({"name": "one", "trigger": {"type": "manual"}, "nodes": [
+            {"id": "t", "type": "transform", "output": {"ok": 1}}]});
+        assert_eq!(bob.post("/api/scenarios", one).await.0, 201);
+        let mut anns = Vec::new();
+        for _ in 0..8 {
+            let (_, started) = ann.post("/api/scenarios/busy/run", json!({})).await;
+            anns.push(started["run"]["id"].as_str().unwrap().to_string());
+        }
+        // Bob's run, queued after all of Ann's, goes before those still queued.
+        let bobs = crate::engine::run_now(&bob, "one", None).await;
+        assert_eq!(bobs["status"], "succeeded", "{bobs}");
+        let mut after_bob = 0;
+        for id in &anns {
+            let run = crate::engine::wait_run(&ann, id, 10).await;
+            if run["started_at"].as_i64() > bobs["started_at"].as_i64() {
+                after_bob += 1;
+            }
+        }
+        assert!(after_bob >= 5, "only {after_bob} of Ann's 8 runs started after Bob's");
+    });
+}

@@ -167,9 +167,15 @@ pub(crate) struct RegistryProcess {
 
 impl RegistryProcess {
     pub(crate) fn start(dir: &Path) -> RegistryProcess {
+        RegistryProcess::start_with(dir, &[])
+    }
+
+    /// With more arguments (`--official-key KEY`).
+    pub(crate) fn start_with(dir: &Path, args: &[&str]) -> RegistryProcess {
         let mut child = Command::new(heph_binary())
             .args(["registry", "serve", "--listen", "127.0.0.1:0", "--dir"])
             .arg(dir)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

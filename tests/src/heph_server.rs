@@ -256,6 +256,14 @@ impl Api {
         )
     }
 
+    /// The same client with another token.
+    pub fn with_token(&self, token: &str) -> Api {
+        Api {
+            token: token.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// Sends a raw body as `application/json` (malformed on purpose).
     pub async fn send_raw(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
         self.send_typed(method, path, "application/json", body)

@@ -22,6 +22,10 @@ pub(super) enum RegistryCommand {
         /// The largest package accepted, in MiB.
         #[arg(long, default_value_t = 32)]
         max_package_mb: usize,
+        /// The public key (`heph keygen` prints it) that may register reserved publisher names
+        /// such as `heph`: yours, as the registry's operator.
+        #[arg(long, env = "HEPH_REGISTRY_OFFICIAL_KEY")]
+        official_key: Option<String>,
     },
     /// Register a publisher name and its public key; prints the publish token (keep it).
     Register {
@@ -43,9 +47,11 @@ pub(super) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
             dir,
             listen,
             max_package_mb,
+            official_key,
         } => {
             let mut config = RegistryConfig::new(dir.clone());
             config.max_package_bytes = max_package_mb.max(1) << 20;
+            config.official_key = official_key;
             let registry = Registry::open(&config).await?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await

@@ -301,10 +301,19 @@ async fn follow(app: &Arc<App>, user: &User, run_id: &str) -> anyhow::Result<Exi
                 Some(stop.clone()),
             )
             .await;
-            // A poll run hands its worker back after each turn of pages; in the foreground
-            // it is the only run, so it simply takes its next turn.
-            if end != RunEnd::Yielded {
-                break end;
+            // A poll run hands its worker back after each turn of pages, and a run whose items
+            // wait in a delay parks; in the foreground it is the only run, so it simply takes
+            // its next turn (when its first wait is due).
+            match end {
+                RunEnd::Yielded => {}
+                RunEnd::Parked(due_at) => {
+                    let wait = (due_at - crate::store::now_ms()).max(0) as u64;
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    if stop.load(Ordering::Relaxed) {
+                        break RunEnd::Finished("cancelled", None);
+                    }
+                }
+                end => break end,
             }
             match app.store.claim_run(run_id, &worker, lease).await? {
                 Some(next) => run = next,

@@ -82,6 +82,13 @@ pub enum ItemEnd {
     Failed(String),
     /// A connection needs re-authorization: the scenario pauses. (connection id, reason)
     Paused(String, String),
+    /// It waits in a delay node until `due_at` (Unix ms); `state` is the rest of its walk.
+    Waiting {
+        /// When it goes on.
+        due_at: i64,
+        /// Its frames and the step count so far ([`resume_item`] reads it).
+        state: Value,
+    },
 }
 
 impl ItemEnd {
@@ -92,13 +99,14 @@ impl ItemEnd {
             ItemEnd::Filtered => "filtered",
             ItemEnd::Skipped(_) => "skipped",
             ItemEnd::Failed(_) | ItemEnd::Paused(..) => "failed",
+            ItemEnd::Waiting { .. } => "waiting",
         }
     }
 
     /// Its error, if any.
     pub fn error(&self) -> Option<String> {
         match self {
-            ItemEnd::Done | ItemEnd::Filtered => None,
+            ItemEnd::Done | ItemEnd::Filtered | ItemEnd::Waiting { .. } => None,
             ItemEnd::Skipped(e) | ItemEnd::Failed(e) | ItemEnd::Paused(_, e) => Some(e.clone()),
         }
     }
@@ -133,12 +141,16 @@ struct Frame {
     scope: BTreeMap<String, JinjaValue>,
 }
 
+/// Delays up to this long are waited inline; longer ones park the item (and, when nothing else
+/// is left to do, the run) so that no worker waits with it.
+pub const INLINE_DELAY_SECS: f64 = 1.0;
+
 /// Runs one item (`seq` in the run) through the scenario.
 pub async fn run_item(scope: &RunScope, seq: i64, item_id: &str, data: &Value) -> ItemResult {
     let mut base = scope.globals.clone();
     base.insert("trigger".into(), JinjaValue::from_serialize(data));
     base.insert("trigger_id".into(), JinjaValue::from(item_id));
-    let mut stack: Vec<Frame> = scope
+    let stack: Vec<Frame> = scope
         .plan
         .roots
         .iter()
@@ -148,9 +160,78 @@ pub async fn run_item(scope: &RunScope, seq: i64, item_id: &str, data: &Value) -
             scope: base.clone(),
         })
         .collect();
+    walk(scope, seq, stack, Walked::default()).await
+}
+
+/// Goes on with an item that waited in a delay node, from the state it left.
+pub async fn resume_item(scope: &RunScope, seq: i64, state: &Value) -> ItemResult {
+    let frames = state["frames"].as_array().cloned().unwrap_or_default();
+    let mut stack = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let Some(node) = frame["node"].as_u64().map(|n| n as usize) else {
+            continue;
+        };
+        if node >= scope.plan.nodes.len() {
+            continue;
+        }
+        let mut values = BTreeMap::new();
+        if let Some(map) = frame["scope"].as_object() {
+            for (name, value) in map {
+                values.insert(name.clone(), JinjaValue::from_serialize(value));
+            }
+        }
+        // The run's globals are the current attempt's (`run.id` is the same; `vars` too).
+        values.extend(scope.globals.clone());
+        stack.push(Frame {
+            node,
+            scope: values,
+        });
+    }
+    let so_far = Walked {
+        steps: state["steps"].as_i64().unwrap_or(0),
+        filtered: state["filtered"].as_bool().unwrap_or(false),
+        finished_leaf: state["finished_leaf"].as_bool().unwrap_or(false),
+    };
+    walk(scope, seq, stack, so_far).await
+}
+
+/// What an item's walk did before it waited.
+#[derive(Default)]
+struct Walked {
+    steps: i64,
+    filtered: bool,
+    finished_leaf: bool,
+}
+
+/// The state a waiting item keeps: its remaining frames, with the values they read as JSON.
+fn waiting_state(stack: &[Frame], walked: &Walked, globals: &BTreeMap<String, JinjaValue>) -> Value {
+    let frames: Vec<Value> = stack
+        .iter()
+        .map(|frame| {
+            let scope: serde_json::Map<String, Value> = frame
+                .scope
+                .iter()
+                .filter(|(name, _)| !globals.contains_key(*name))
+                .map(|(name, value)| {
+                    (name.clone(), serde_json::to_value(value).unwrap_or(Value::Null))
+                })
+                .collect();
+            json!({"node": frame.node, "scope": scope})
+        })
+        .collect();
+    json!({
+        "frames": frames,
+        "steps": walked.steps,
+        "filtered": walked.filtered,
+        "finished_leaf": walked.finished_leaf,
+    })
+}
+
+async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked) -> ItemResult {
+    let first_step = so_far.steps;
     let mut steps = Vec::new();
-    let mut filtered = false;
-    let mut finished_leaf = false;
+    let mut filtered = so_far.filtered;
+    let mut finished_leaf = so_far.finished_leaf;
     let mut end = None;
     while let Some(frame) = stack.pop() {
         let node = &scope.plan.nodes[frame.node];
@@ -162,7 +243,7 @@ pub async fn run_item(scope: &RunScope, seq: i64, item_id: &str, data: &Value) -
         let duration_us = started.elapsed().as_micros() as i64;
         let mut record = StepRecord {
             item_seq: seq,
-            step: steps.len() as i64 + 1,
+            step: first_step + steps.len() as i64 + 1,
             node_id: node.id.clone(),
             status: "ok".into(),
             input: None,
@@ -192,6 +273,30 @@ pub async fn run_item(scope: &RunScope, seq: i64, item_id: &str, data: &Value) -
                     Flow::Children => {
                         let children = node.children.iter().map(|(_, c)| (*c, None)).collect();
                         (Some(step.output), children)
+                    }
+                    Flow::Wait(due_at) => {
+                        // The children go on the stack as for any node; then the item waits.
+                        record.output = Some(step.output.clone());
+                        steps.push(record);
+                        let value = JinjaValue::from_serialize(&step.output);
+                        for (_, child) in node.children.iter().rev() {
+                            let mut child_scope = frame.scope.clone();
+                            child_scope.insert(node.id.clone(), value.clone());
+                            stack.push(Frame {
+                                node: *child,
+                                scope: child_scope,
+                            });
+                        }
+                        let walked = Walked {
+                            steps: first_step + steps.len() as i64,
+                            filtered,
+                            finished_leaf: finished_leaf || node.children.is_empty(),
+                        };
+                        let state = waiting_state(&stack, &walked, &scope.globals);
+                        return ItemResult {
+                            end: ItemEnd::Waiting { due_at, state },
+                            steps,
+                        };
                     }
                     Flow::Routes(routes) => {
                         let children = node
@@ -280,6 +385,8 @@ pub async fn run_item(scope: &RunScope, seq: i64, item_id: &str, data: &Value) -
 /// Where the walk goes after a node.
 enum Flow {
     Children,
+    /// To the children, after waiting until this time (Unix ms) without a worker.
+    Wait(i64),
     Stop,
     Routes(Vec<String>),
     Each(Vec<Value>),
@@ -379,6 +486,16 @@ async fn run_node(scope: &RunScope, index: usize, context: &JinjaValue) -> NodeR
                 .ok_or_else(|| {
                     mapping_error(format!("`seconds` gave {value}, not 0 to 3600"), None)
                 })?;
+            if seconds > INLINE_DELAY_SECS {
+                let due_at = now_ms() + (seconds * 1000.0) as i64;
+                return Ok((
+                    step(
+                        Some(json!({"seconds": seconds})),
+                        json!({"waits": seconds, "until": due_at}),
+                    ),
+                    Flow::Wait(due_at),
+                ));
+            }
             let wait = Duration::from_secs_f64(seconds);
             let started = Instant::now();
             while started.elapsed() < wait && !scope.stop.load(Ordering::Relaxed) {

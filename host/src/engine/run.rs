@@ -17,13 +17,13 @@ use minijinja::value::Value as JinjaValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::executor::{run_item, sleep_unless_stopped, ItemEnd, RunScope};
+use super::executor::{resume_item, run_item, sleep_unless_stopped, ItemEnd, RunScope};
 use super::plan::Plan;
 use super::retry::{decide, RetryDecision};
 use super::scenario::Trigger;
 use crate::app::App;
 use crate::runtime::{CallOutcome, PollPage};
-use crate::store::{Batch, CommitError, CursorMove, ItemRecord, RunRow};
+use crate::store::{Batch, CommitError, CursorMove, ItemRecord, RunRow, WaitWrite};
 
 /// Live counters of a run, for progress lines.
 #[derive(Debug, Default)]
@@ -50,6 +50,9 @@ pub enum RunEnd {
     /// The run read its slice of pages and went back in the queue, so that other runs get a
     /// worker; it continues from its committed cursor when a worker claims it again.
     Yielded,
+    /// All the run has left to do waits in delay nodes: it went back in the queue until the
+    /// first is due (Unix ms).
+    Parked(i64),
 }
 
 /// Runs a claimed run to its end and records the end.
@@ -82,10 +85,7 @@ pub async fn execute(
                     .await;
             }
             let scope = Arc::new(scope);
-            match scope.plan.scenario.trigger.clone() {
-                Trigger::Poll { .. } => poll_run(&scope, &run, worker, &progress, &lost).await,
-                _ => single_item_run(&scope, &run, worker, &progress).await,
-            }
+            run_phases(&scope, &run, worker, &progress, &lost).await
         }
         Err(end) => end,
     };
@@ -113,6 +113,24 @@ pub async fn execute(
             ("paused", Some(reason.clone()))
         }
         RunEnd::LeaseLost => return end,
+        RunEnd::Parked(due_at) => {
+            let due_at = *due_at;
+            let when = chrono::DateTime::from_timestamp_millis(due_at)
+                .map(|t| t.format("%H:%M:%S UTC").to_string())
+                .unwrap_or_default();
+            let _ = app
+                .store
+                .add_run_event(&run.id, "info", &format!("waiting in a delay until {when}; no worker is held meanwhile"))
+                .await;
+            return match app.store.park_run(&run.id, worker, due_at).await {
+                Ok(true) => end,
+                Ok(false) => RunEnd::LeaseLost,
+                Err(e) => {
+                    tracing::error!(run = %run.id, error = %e, "cannot park the run");
+                    end
+                }
+            };
+        }
         RunEnd::Yielded => {
             return match app.store.yield_run(&run.id, worker).await {
                 Ok(true) => {
@@ -275,7 +293,33 @@ async fn process_items(
     };
     let mut halt = None;
     for (seq, id, hash, result) in results.into_iter().flatten() {
+        record_result(&mut batch, &mut halt, run, progress, seq, id, hash, result);
+    }
+    (batch, halt)
+}
+
+/// Adds one item's result to a batch: its row, its steps, and its wait if it waits.
+#[allow(clippy::too_many_arguments)]
+fn record_result(
+    batch: &mut Batch,
+    halt: &mut Option<ItemEnd>,
+    run: &RunRow,
+    progress: &Progress,
+    seq: i64,
+    id: String,
+    hash: String,
+    result: super::executor::ItemResult,
+) {
+    if let ItemEnd::Waiting { due_at, state } = &result.end {
+        batch.waits.push(WaitWrite {
+            item_seq: seq,
+            due_at: *due_at,
+            state: json!({"item_id": id, "data_hash": hash, "walk": state}),
+        });
+    } else {
         progress.items.fetch_add(1, Ordering::Relaxed);
+    }
+    {
         match &result.end {
             ItemEnd::Failed(_) | ItemEnd::Paused(..) => {
                 progress.failed.fetch_add(1, Ordering::Relaxed);
@@ -283,10 +327,10 @@ async fn process_items(
             ItemEnd::Skipped(_) | ItemEnd::Filtered => {
                 progress.skipped.fetch_add(1, Ordering::Relaxed);
             }
-            ItemEnd::Done => {}
+            ItemEnd::Done | ItemEnd::Waiting { .. } => {}
         }
         if halt.is_none() && matches!(result.end, ItemEnd::Failed(_) | ItemEnd::Paused(..)) {
-            halt = Some(result.end.clone());
+            *halt = Some(result.end.clone());
         }
         batch.items.push(ItemRecord {
             seq,
@@ -298,7 +342,57 @@ async fn process_items(
         });
         batch.steps.extend(result.steps);
     }
-    (batch, halt)
+}
+
+/// Waits taken up in one commit, at most.
+const RESUMED_PER_COMMIT: i64 = 100;
+
+/// Goes on with the run's items whose delay is over, a commit at a time. Returns the item
+/// end that halts the run, if one does.
+async fn resume_waits(
+    scope: &Arc<RunScope>,
+    run: &RunRow,
+    worker: &str,
+    progress: &Progress,
+) -> Result<Option<ItemEnd>, RunEnd> {
+    let app = &scope.app;
+    loop {
+        let due = app
+            .store
+            .due_waits(&run.id, crate::store::now_ms(), RESUMED_PER_COMMIT)
+            .await
+            .map_err(|e| RunEnd::Finished("failed", Some(format!("cannot read the waiting items: {e}"))))?;
+        if due.is_empty() || scope.stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let concurrency = scope.plan.scenario.settings.concurrency.max(1);
+        let results: Vec<_> = futures::stream::iter(due)
+            .map(|(seq, state)| {
+                let scope = scope.clone();
+                async move {
+                    let result = resume_item(&scope, seq, &state["walk"]).await;
+                    let id = state["item_id"].as_str().unwrap_or_default().to_string();
+                    let hash = state["data_hash"].as_str().unwrap_or_default().to_string();
+                    (seq, id, hash, result)
+                }
+            })
+            .buffered(concurrency)
+            .collect()
+            .await;
+        let mut batch = Batch {
+            records: scope.take_writes(),
+            ..Batch::default()
+        };
+        let mut halt = None;
+        for (seq, id, hash, result) in results {
+            batch.resumed.push(seq);
+            record_result(&mut batch, &mut halt, run, progress, seq, id, hash, result);
+        }
+        commit(app, run, worker, &batch, &scope.stop).await?;
+        if halt.is_some() {
+            return Ok(halt);
+        }
+    }
 }
 
 fn end_of(halt: ItemEnd) -> RunEnd {
@@ -330,6 +424,36 @@ async fn commit(
     }
 }
 
+/// A run's work: the items whose delay is over, then the trigger's items (the one of a
+/// manual, scheduled or webhook run, or the pages of a poll run); then, if items still wait,
+/// the run parks until the first is due.
+async fn run_phases(
+    scope: &Arc<RunScope>,
+    run: &RunRow,
+    worker: &str,
+    progress: &Progress,
+    lost: &AtomicBool,
+) -> RunEnd {
+    if let Some(halt) = match resume_waits(scope, run, worker, progress).await {
+        Ok(halt) => halt,
+        Err(end) => return end,
+    } {
+        return end_of(halt);
+    }
+    let end = match scope.plan.scenario.trigger.clone() {
+        Trigger::Poll { .. } => poll_run(scope, run, worker, progress, lost).await,
+        _ => single_item_run(scope, run, worker, progress).await,
+    };
+    if end != RunEnd::Finished("succeeded", None) {
+        return end;
+    }
+    match scope.app.store.next_wait(&run.id).await {
+        Ok(Some(due_at)) => RunEnd::Parked(due_at),
+        Ok(None) => end,
+        Err(e) => RunEnd::Finished("failed", Some(format!("cannot read the waiting items: {e}"))),
+    }
+}
+
 /// A manual, scheduled or webhook run: one item.
 async fn single_item_run(
     scope: &Arc<RunScope>,
@@ -344,6 +468,12 @@ async fn single_item_run(
         .unwrap_or(&run.id)
         .to_string();
     let data = input.get("data").cloned().unwrap_or(Value::Null);
+    // Its item went through (or waits) already: what is left are the waits.
+    match scope.app.store.last_item_seq(&run.id).await {
+        Ok(0) => {}
+        Ok(_) => return RunEnd::Finished("succeeded", None),
+        Err(e) => return RunEnd::Finished("failed", Some(format!("cannot read the run's items: {e}"))),
+    }
     let mut seq = 0;
     let (batch, halt) = process_items(scope, run, vec![(id, data)], &mut seq, progress).await;
     if let Err(end) = commit(&scope.app, run, worker, &batch, &scope.stop).await {

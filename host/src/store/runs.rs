@@ -160,6 +160,21 @@ pub struct Batch {
     pub events: Vec<(String, String)>,
     /// Data store writes made by the batch's items (`None`: delete).
     pub records: Vec<RecordWrite>,
+    /// Items that wait in a delay node: where each goes on, and when.
+    pub waits: Vec<WaitWrite>,
+    /// Waits this batch went on from (their rows go; an item waiting again has a new one).
+    pub resumed: Vec<i64>,
+}
+
+/// An item waiting in a delay node.
+#[derive(Debug, Clone)]
+pub struct WaitWrite {
+    /// The item.
+    pub item_seq: i64,
+    /// When it goes on (Unix ms).
+    pub due_at: i64,
+    /// The rest of its walk (frames and the values they read), JSON.
+    pub state: Value,
 }
 
 /// A data store write, committed with the items that made it.
@@ -336,14 +351,20 @@ impl Store {
     ) -> Result<Option<RunRow>, StoreError> {
         let now = now_ms();
         let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Postgres => " FOR UPDATE OF q SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // Fair between users: of the due runs, one of a user with the fewest runs running
+        // goes first (then the longest waiting), so that one user's many runs, or runs that
+        // take long, never keep another user's run waiting for every worker.
         let sql = format!(
             "UPDATE runs SET status = 'running', claimed_by = $1, lease_until = $2, \
              attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
-             WHERE id = (SELECT id FROM runs WHERE (status = 'queued' AND not_before <= $3) \
-                OR (status = 'running' AND lease_until < $3) ORDER BY not_before LIMIT 1{lock}) \
+             WHERE id = (SELECT q.id FROM runs q LEFT JOIN \
+                (SELECT user_id, COUNT(*) AS busy FROM runs WHERE status = 'running' GROUP BY user_id) b \
+                ON b.user_id = q.user_id \
+                WHERE (q.status = 'queued' AND q.not_before <= $3) OR (q.status = 'running' AND q.lease_until < $3) \
+                ORDER BY COALESCE(b.busy, 0), q.not_before LIMIT 1{lock}) \
              AND ((status = 'queued' AND not_before <= $3) OR (status = 'running' AND lease_until < $3)) \
              RETURNING {COLUMNS}"
         );
@@ -468,6 +489,12 @@ impl Store {
                 "INSERT INTO run_items (run_id, seq, item_id, data_hash, status, attempt, error, finished_at) VALUES ",
             );
             push_rows(&mut sql, chunk.len(), 8);
+            // An item that waited in a delay node has its row already: it is finished now.
+            sql.push_str(
+                " ON CONFLICT (run_id, seq) DO UPDATE SET status = excluded.status, \
+                 attempt = excluded.attempt, error = excluded.error, finished_at = excluded.finished_at \
+                 WHERE run_items.status = 'waiting'",
+            );
             let mut query = sqlx::query(&sql);
             for item in chunk {
                 query = query
@@ -555,6 +582,24 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        for seq in &batch.resumed {
+            sqlx::query("DELETE FROM run_waits WHERE run_id = $1 AND item_seq = $2")
+                .bind(run_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for wait in &batch.waits {
+            sqlx::query(
+                "INSERT INTO run_waits (run_id, item_seq, due_at, state) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(run_id)
+            .bind(wait.item_seq)
+            .bind(wait.due_at)
+            .bind(wait.state.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
         for (level, message) in &batch.events {
             insert_event(&mut tx, run_id, now, level, message).await?;
         }
@@ -615,6 +660,61 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Puts a running run back in the queue until `due_at` (fenced by the claim): its items
+    /// wait in delay nodes, and no worker waits with them. Not a failed attempt either.
+    pub async fn park_run(&self, run_id: &str, worker: &str, due_at: i64) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'queued', not_before = $1, lease_until = NULL, \
+             claimed_by = NULL, attempts = attempts - 1, updated_at = $2 \
+             WHERE id = $3 AND claimed_by = $4 AND status = 'running'",
+        )
+        .bind(due_at)
+        .bind(now)
+        .bind(run_id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A run's waits due by `now` (the first `limit`): (item seq, state).
+    pub async fn due_waits(
+        &self,
+        run_id: &str,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Value)>, StoreError> {
+        sqlx::query(
+            "SELECT item_seq, state FROM run_waits WHERE run_id = $1 AND due_at <= $2 \
+             ORDER BY due_at, item_seq LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let state: String = row.try_get("state")?;
+            Ok((
+                row.try_get("item_seq")?,
+                serde_json::from_str(&state)
+                    .map_err(|e| StoreError::Corrupt(format!("run wait: {e}")))?,
+            ))
+        })
+        .collect()
+    }
+
+    /// When a run's first waiting item is due, if any waits.
+    pub async fn next_wait(&self, run_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(due_at) AS due FROM run_waits WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("due")?)
     }
 
     /// Puts a scenario's paused runs back in the queue.
