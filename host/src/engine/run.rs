@@ -287,12 +287,30 @@ async fn process_items(
         .buffered(concurrency)
         .collect()
         .await;
+    batch_of(scope, run, progress, results.into_iter().flatten(), false)
+}
+
+/// One item's outcome: (seq, item id, data hash, result).
+type Outcome = (i64, String, String, super::executor::ItemResult);
+
+/// The batch that commits these outcomes (with the run's pending data store writes), and the
+/// item end that halts the run, if one does. `resumed`: the outcomes went on from waits.
+fn batch_of(
+    scope: &RunScope,
+    run: &RunRow,
+    progress: &Progress,
+    outcomes: impl IntoIterator<Item = Outcome>,
+    resumed: bool,
+) -> (Batch, Option<ItemEnd>) {
     let mut batch = Batch {
         records: scope.take_writes(),
         ..Batch::default()
     };
     let mut halt = None;
-    for (seq, id, hash, result) in results.into_iter().flatten() {
+    for (seq, id, hash, result) in outcomes {
+        if resumed {
+            batch.resumed.push(seq);
+        }
         record_result(&mut batch, &mut halt, run, progress, seq, id, hash, result);
     }
     (batch, halt)
@@ -379,15 +397,7 @@ async fn resume_waits(
             .buffered(concurrency)
             .collect()
             .await;
-        let mut batch = Batch {
-            records: scope.take_writes(),
-            ..Batch::default()
-        };
-        let mut halt = None;
-        for (seq, id, hash, result) in results {
-            batch.resumed.push(seq);
-            record_result(&mut batch, &mut halt, run, progress, seq, id, hash, result);
-        }
+        let (batch, halt) = batch_of(scope, run, progress, results, true);
         commit(app, run, worker, &batch, &scope.stop).await?;
         if halt.is_some() {
             return Ok(halt);

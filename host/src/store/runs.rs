@@ -648,18 +648,7 @@ impl Store {
     /// Puts a running run back in the queue, due now, behind the runs already waiting (fenced
     /// by the claim). Its turn is not a failed attempt, so the attempt count goes back too.
     pub async fn yield_run(&self, run_id: &str, worker: &str) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE runs SET status = 'queued', not_before = $1, lease_until = NULL, \
-             claimed_by = NULL, attempts = attempts - 1, updated_at = $1 \
-             WHERE id = $2 AND claimed_by = $3 AND status = 'running'",
-        )
-        .bind(now)
-        .bind(run_id)
-        .bind(worker)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.park_run(run_id, worker, now_ms()).await
     }
 
     /// Puts a running run back in the queue until `due_at` (fenced by the claim): its items
