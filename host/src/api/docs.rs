@@ -35,7 +35,7 @@ fn error_schema() -> Value {
                 "type": "object",
                 "required": ["code", "message"],
                 "properties": {
-                    "code": {"type": "string", "description": "Stable machine code: `unauthenticated`, `forbidden`, `not_found`, `invalid_input`, `invalid_json`, `conflict`, `rate_limited`, `csrf_failed`, `insufficient_scope`, `consent_required`, …"},
+                    "code": {"type": "string", "description": "Stable machine code: `unauthenticated`, `forbidden`, `not_found`, `invalid_input`, `invalid_json`, `conflict`, `rate_limited`, `busy`, `payload_too_large`, `request_timeout`, `record_too_large`, `address_not_allowed`, `csrf_failed`, `insufficient_scope`, `consent_required`, …"},
                     "message": {"type": "string", "description": "What happened and what to do"},
                     "details": {"description": "Structured details (field errors, a connector's error code)"}
                 }
