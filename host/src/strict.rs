@@ -47,7 +47,15 @@ pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
             kind(&value)
         )));
     }
-    serde_json::from_value(value).map_err(|e| BodyError::Shape(e.to_string()))
+    // The error names where in the body it is (`connector: invalid type …`).
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        BodyError::Shape(if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        })
+    })
 }
 
 /// A value's JSON type, as a message names it.
@@ -256,5 +264,14 @@ mod tests {
             json_object::<Body>(br#"{"input": 1, "extra": 2}"#),
             Ok(_)
         ));
+        #[derive(serde::Deserialize, Debug)]
+        struct Named {
+            #[allow(dead_code)]
+            connector: String,
+        }
+        assert_eq!(
+            json_object::<Named>(br#"{"connector": 7}"#).unwrap_err(),
+            BodyError::Shape("connector: invalid type: integer `7`, expected a string".into())
+        );
     }
 }
