@@ -346,6 +346,24 @@ fn an_upstream_that_rate_limits_fails_and_stalls_gets_the_policy_it_asks_for() {
         assert!(sends[1].0 - sends[0].0 >= Duration::from_millis(950), "the retry waited for Retry-After");
         assert_eq!(sends[3].1, json!({"id": "r1", "title": "One"}));
 
+        // A long Retry-After (2 s, past the second waited inline): the item waits without a
+        // worker, and the node is tried again once it is over.
+        let id = create(&api, scenario("parking", 3, "stop")).await;
+        let before = upstream.sends().len();
+        upstream.script(vec![Scripted { status: 429, retry_after: Some(2), delay: Duration::ZERO }]);
+        let run = run_now(&api, &id, Some(json!({"id": "r6", "data": {"id": "r6", "title": "Six"}}))).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let steps = run["items"][0]["steps"].as_array().unwrap();
+        let shape: Vec<(&str, &str, i64)> = steps
+            .iter()
+            .map(|s| (s["node_id"].as_str().unwrap(), s["status"].as_str().unwrap(), s["attempts"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(shape, [("send", "waiting", 1), ("send", "ok", 2), ("after", "ok", 1)], "{run}");
+        assert!(run["events"].to_string().contains("no worker is held"), "{run}");
+        let sends = upstream.sends();
+        assert_eq!(sends.len() - before, 2);
+        assert!(sends[before + 1].0 - sends[before].0 >= Duration::from_millis(1900), "the retry waited for Retry-After");
+
         // 503 for ever: two retries, then the item is skipped and the run goes on.
         let id = create(&api, scenario("skipping", 2, "skip")).await;
         upstream.script(vec![Scripted::status(503); 3]);

@@ -546,7 +546,7 @@ fn runs_waiting_in_delays_hold_no_worker_and_go_on_when_due() {
             loop {
                 let (_, run) = ann.get(&format!("/api/runs/{id}")).await;
                 if run["items"][0]["status"] == "waiting" && run["status"] == "queued" {
-                    assert!(run.to_string().contains("waiting in a delay until"), "{run}");
+                    assert!(run.to_string().contains("(a delay, or an upstream's Retry-After)"), "{run}");
                     break;
                 }
                 assert!(std::time::Instant::now() < deadline, "never parked: {run}");

@@ -139,6 +139,8 @@ struct StepOutput {
 struct Frame {
     node: usize,
     scope: BTreeMap<String, JinjaValue>,
+    /// Attempts of this node made before it waited (an action waiting out a `Retry-After`).
+    attempts: u32,
 }
 
 /// Delays up to this long are waited inline; longer ones park the item (and, when nothing else
@@ -158,6 +160,7 @@ pub async fn run_item(scope: &RunScope, seq: i64, item_id: &str, data: &Value) -
         .map(|&node| Frame {
             node,
             scope: base.clone(),
+            attempts: 0,
         })
         .collect();
     walk(scope, seq, stack, Walked::default()).await
@@ -185,6 +188,7 @@ pub async fn resume_item(scope: &RunScope, seq: i64, state: &Value) -> ItemResul
         stack.push(Frame {
             node,
             scope: values,
+            attempts: frame["attempts"].as_u64().unwrap_or(0) as u32,
         });
     }
     let so_far = Walked {
@@ -216,7 +220,7 @@ fn waiting_state(stack: &[Frame], walked: &Walked, globals: &BTreeMap<String, Ji
                     (name.clone(), serde_json::to_value(value).unwrap_or(Value::Null))
                 })
                 .collect();
-            json!({"node": frame.node, "scope": scope})
+            json!({"node": frame.node, "scope": scope, "attempts": frame.attempts})
         })
         .collect();
     json!({
@@ -239,7 +243,7 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
             JinjaValue::from_iter(frame.scope.iter().map(|(k, v)| (k.clone(), v.clone())));
         let started_at = now_ms();
         let started = Instant::now();
-        let result = run_node(scope, frame.node, &context).await;
+        let result = run_node(scope, frame.node, &context, frame.attempts).await;
         let duration_us = started.elapsed().as_micros() as i64;
         let mut record = StepRecord {
             item_seq: seq,
@@ -274,6 +278,27 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
                         let children = node.children.iter().map(|(_, c)| (*c, None)).collect();
                         (Some(step.output), children)
                     }
+                    Flow::Again { due_at, attempts } => {
+                        record.status = "waiting".into();
+                        record.error_code = Some("rate_limited".into());
+                        record.error = Some("the upstream asked to wait; the node is tried again when it is over".into());
+                        steps.push(record);
+                        stack.push(Frame {
+                            node: frame.node,
+                            scope: frame.scope.clone(),
+                            attempts,
+                        });
+                        let walked = Walked {
+                            steps: first_step + steps.len() as i64,
+                            filtered,
+                            finished_leaf,
+                        };
+                        let state = waiting_state(&stack, &walked, &scope.globals);
+                        return ItemResult {
+                            end: ItemEnd::Waiting { due_at, state },
+                            steps,
+                        };
+                    }
                     Flow::Wait(due_at) => {
                         // The children go on the stack as for any node; then the item waits.
                         record.output = Some(step.output.clone());
@@ -285,6 +310,7 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
                             stack.push(Frame {
                                 node: *child,
                                 scope: child_scope,
+                                attempts: 0,
                             });
                         }
                         let walked = Walked {
@@ -371,6 +397,7 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
             stack.push(Frame {
                 node: child,
                 scope: child_scope,
+                attempts: 0,
             });
         }
     }
@@ -387,6 +414,11 @@ enum Flow {
     Children,
     /// To the children, after waiting until this time (Unix ms) without a worker.
     Wait(i64),
+    /// The same node again at `due_at`, after waiting without a worker; `attempts` made so far.
+    Again {
+        due_at: i64,
+        attempts: u32,
+    },
     Stop,
     Routes(Vec<String>),
     Each(Vec<Value>),
@@ -415,7 +447,12 @@ fn mapping_error(message: String, input: Option<Value>) -> (NodeError, StepOutpu
     )
 }
 
-async fn run_node(scope: &RunScope, index: usize, context: &JinjaValue) -> NodeResult {
+async fn run_node(
+    scope: &RunScope,
+    index: usize,
+    context: &JinjaValue,
+    attempts_before: u32,
+) -> NodeResult {
     let plan = &scope.plan;
     let node = &plan.nodes[index];
     let t = &plan.templates;
@@ -576,7 +613,7 @@ async fn run_node(scope: &RunScope, index: usize, context: &JinjaValue) -> NodeR
                 ));
             };
             let mut out = step(Some(input), Value::Null);
-            let mut attempt = 0u32;
+            let mut attempt = attempts_before;
             loop {
                 attempt += 1;
                 let outcome = handle
@@ -597,6 +634,19 @@ async fn run_node(scope: &RunScope, index: usize, context: &JinjaValue) -> NodeR
                     Err(e) => e,
                 };
                 match super::retry::decide(&error, attempt, node.retries) {
+                    // The upstream asks for a long pause: the item waits it out without a
+                    // worker, and this node is tried again when it is over.
+                    RetryDecision::Retry(wait)
+                        if matches!(error, CallError::RateLimited(_))
+                            && wait.as_secs_f64() > INLINE_DELAY_SECS =>
+                    {
+                        let due_at = now_ms() + wait.as_millis() as i64;
+                        out.logs.push(json!({"level": "warn", "message": format!(
+                            "attempt {attempt}: {error} — waiting {:.0} s without a worker, then trying again",
+                            wait.as_secs_f64()
+                        )}));
+                        return Ok((out, Flow::Again { due_at, attempts: attempt }));
+                    }
                     RetryDecision::Retry(wait) => {
                         out.logs.push(json!({"level": "warn", "message": format!(
                             "attempt {attempt}: {} ({}) — trying again in {:.1} s",

@@ -120,7 +120,7 @@ pub async fn execute(
                 .unwrap_or_default();
             let _ = app
                 .store
-                .add_run_event(&run.id, "info", &format!("waiting in a delay until {when}; no worker is held meanwhile"))
+                .add_run_event(&run.id, "info", &format!("waiting until {when} (a delay, or an upstream's Retry-After); no worker is held meanwhile"))
                 .await;
             return match app.store.park_run(&run.id, worker, due_at).await {
                 Ok(true) => end,
