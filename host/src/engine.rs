@@ -36,7 +36,7 @@ use crate::app::App;
 use crate::store::{new_id, now_ms, NewRun};
 
 pub use run::{Progress, RunEnd};
-pub use service::{RunDetail, ScenarioView, StartedRun};
+pub use service::{checking_turns, RunDetail, ScenarioView, StartedRun};
 pub use webhook::WebhookAccepted;
 
 /// How the engine runs.

@@ -16,6 +16,7 @@ pub mod connections;
 pub mod engine;
 pub mod files;
 pub mod manifest;
+pub mod memory;
 pub mod packages;
 pub mod runtime;
 pub mod store;

@@ -31,11 +31,17 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(30u64);
+    // `--only slow|sign-in|templates|scenarios`: one attacker, to see what each costs.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(load(Duration::from_secs(seconds)));
+    runtime.block_on(load(Duration::from_secs(seconds), only));
 }
 
 /// Outcomes the attackers saw, by kind and status.
@@ -48,7 +54,8 @@ impl Tally {
     }
 }
 
-async fn load(length: Duration) {
+async fn load(length: Duration, only: Option<String>) {
+    let runs = |what: &str| only.as_deref().is_none_or(|o| o == what);
     let server = HephServer::start(ServerOptions::default());
     let admin = server.api(&server.admin_token);
     let idle_rss = server.peak_rss();
@@ -59,7 +66,7 @@ async fn load(length: Duration) {
 
     // Slow connections: 24 addresses × 120.
     let address = server.url.trim_start_matches("http://").to_string();
-    for source in 2..26 {
+    for source in (2..26).filter(|_| runs("slow")) {
         for _ in 0..120 {
             let (stop, held, tally, address) =
                 (stop.clone(), held.clone(), tally.clone(), address.clone());
@@ -91,7 +98,7 @@ async fn load(length: Duration) {
     }
 
     // Sign-in floods: 10 addresses.
-    for source in 30..40 {
+    for source in (30..40).filter(|_| runs("sign-in")) {
         let (stop, tally, url) = (stop.clone(), tally.clone(), server.url.clone());
         attackers.push(tokio::spawn(async move {
             let client = reqwest::Client::builder()
@@ -122,26 +129,26 @@ async fn load(length: Duration) {
         member(&admin, "huge2").await,
     ];
     let doubling = "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}";
-    for api in members[..2].iter().cloned() {
+    for api in members[..2].iter().cloned().filter(|_| runs("templates")) {
         let (stop, tally) = (stop.clone(), tally.clone());
         attackers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let (status, _) = api
-                    .post("/api/mappings/preview", json!({"mapping": {"text": doubling}}))
+                let status = api
+                    .try_post("/api/mappings/preview", json!({"mapping": {"text": doubling}}))
                     .await;
                 tally.add(&format!("hostile template preview: {status}"));
             }
         }));
     }
-    for (m, api) in members[2..].iter().cloned().enumerate() {
+    for (m, api) in members[2..].iter().cloned().enumerate().filter(|_| runs("scenarios")) {
         let (stop, tally) = (stop.clone(), tally.clone());
         attackers.push(tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let size = if n % 2 == 0 { 20_000 } else { 500 };
-                let (status, _) = api
-                    .post("/api/scenarios", chain(&format!("big{m}-{n}"), size))
+                let status = api
+                    .try_post("/api/scenarios", chain(&format!("big{m}-{n}"), size))
                     .await;
                 tally.add(&format!("{size}-node scenario: {status}"));
             }
@@ -159,7 +166,7 @@ async fn load(length: Duration) {
         }),
         measure(&stop, started, length, Duration::from_millis(100), || {
             let carol = carol.clone();
-            async move { carol.get("/api/me").await.0 }
+            async move { carol.try_get("/api/me").await }
         }),
     );
     let held_at_end = held.load(Ordering::Relaxed);

@@ -256,6 +256,40 @@ impl Api {
         )
     }
 
+    /// A `POST` that answers its status, 0 when it got no answer (for load, where refusals
+    /// are expected).
+    pub async fn try_post(&self, path: &str, body: Value) -> u16 {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body);
+        match request.send().await {
+            Ok(answer) => {
+                let status = answer.status().as_u16();
+                let _ = answer.bytes().await;
+                status
+            }
+            Err(_) => 0,
+        }
+    }
+
+    /// A `GET` that answers its status, 0 when it got no answer.
+    pub async fn try_get(&self, path: &str) -> u16 {
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        match request.send().await {
+            Ok(answer) => {
+                let status = answer.status().as_u16();
+                let _ = answer.bytes().await;
+                status
+            }
+            Err(_) => 0,
+        }
+    }
+
     /// The same client with another token.
     pub fn with_token(&self, token: &str) -> Api {
         Api {

@@ -56,8 +56,19 @@ async fn preview(
             .collect();
         AppError::invalid("the mapping does not compile").with_details(json!({ "fields": fields }))
     })?;
-    let context = JinjaValue::from_serialize(&body.context);
-    let output = templates.eval(&mapping, &context).map_err(|message| {
+    // Evaluating is CPU work a member chooses: a turn of the pool scenario checks use, off
+    // the request threads.
+    let _turn = crate::engine::checking_turns()
+        .acquire()
+        .await
+        .map_err(|_| AppError::internal("the checking pool is closed"))?;
+    let output = tokio::task::spawn_blocking(move || {
+        let context = JinjaValue::from_serialize(&body.context);
+        templates.eval(&mapping, &context)
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("the preview failed: {e}")))?
+    .map_err(|message| {
         AppError::invalid(format!("the mapping fails on the sample: {message}"))
             .with_code("mapping_failed")
     })?;

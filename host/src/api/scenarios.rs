@@ -54,8 +54,17 @@ impl FromRequest<Arc<App>> for Definition {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("yaml"));
         let body = super::extract::body_bytes(request, state).await?;
+        // Up to 2 MiB of text to read: off the request threads, as checking is.
+        tokio::task::spawn_blocking(move || Definition::read(&body, yaml))
+            .await
+            .map_err(|e| ApiError(AppError::internal(format!("reading the definition failed: {e}"))))?
+    }
+}
+
+impl Definition {
+    fn read(body: &[u8], yaml: bool) -> Result<Definition, ApiError> {
         let value = if yaml {
-            let text = std::str::from_utf8(&body).map_err(|_| {
+            let text = std::str::from_utf8(body).map_err(|_| {
                 ApiError(AppError::invalid("the body is not UTF-8").with_code("invalid_body"))
             })?;
             crate::strict::yaml(text).map_err(|e| {
@@ -64,7 +73,7 @@ impl FromRequest<Arc<App>> for Definition {
                 )
             })?
         } else {
-            crate::strict::json(&body).map_err(|e| {
+            crate::strict::json(body).map_err(|e| {
                 ApiError(
                     AppError::invalid(format!("not valid JSON: {e}")).with_code("invalid_json"),
                 )

@@ -39,8 +39,8 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
-            total: 1024,
-            per_address: 128,
+            total: 4096,
+            per_address: 64,
             header_timeout: Duration::from_secs(10),
         }
     }

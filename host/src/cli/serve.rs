@@ -26,11 +26,11 @@ pub(super) struct ServeArgs {
     sign_in_window: u64,
     /// Client connections open at once (kept below the open-file limit). Over it a new
     /// connection is closed at once.
-    #[arg(long, env = "HEPH_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "HEPH_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
     /// Client connections open at once from one address (behind a proxy, raise it: every
     /// client then has the proxy's address).
-    #[arg(long, env = "HEPH_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 128)]
+    #[arg(long, env = "HEPH_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
     max_connections_per_address: usize,
     /// Seconds a connection has to send a request's headers, and a kept-alive connection to
     /// start its next request; then it is closed.

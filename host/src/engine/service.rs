@@ -106,12 +106,15 @@ fn invalid_scenario(problems: Vec<Problem>) -> AppError {
     .with_details(json!({ "problems": problems }))
 }
 
-/// Scenario checks running at once: one per core.
-fn checking_turns() -> &'static tokio::sync::Semaphore {
+/// CPU-bound work for a request (checking a scenario, previewing a mapping) running at once:
+/// one per two cores, on the blocking pool, so that it never holds the threads that answer
+/// everyone else.
+pub fn checking_turns() -> &'static tokio::sync::Semaphore {
     static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     TURNS.get_or_init(|| {
+        // Half the cores: the other half keeps answering while members check large scenarios.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
+        tokio::sync::Semaphore::new((cores / 2).max(1))
     })
 }
 
@@ -148,7 +151,11 @@ impl App {
         user_id: &str,
         definition: Value,
     ) -> Result<Plan, AppError> {
-        let (parsed, _) = scenario::from_value(definition).map_err(invalid_scenario)?;
+        // Too many nodes is refused before anything is built from them.
+        let nodes = definition.get("nodes").and_then(Value::as_array).map_or(0, Vec::len);
+        if nodes > validate::MAX_NODES {
+            return Err(invalid_scenario(vec![validate::too_many_nodes(nodes)]));
+        }
         let mut descriptions = HashMap::new();
         for id in self.catalog.ids() {
             if let Ok(description) = self.description(&id).await {
@@ -164,6 +171,7 @@ impl App {
             .await
             .map_err(|_| AppError::internal("the checking pool is closed"))?;
         tokio::task::spawn_blocking(move || {
+            let (parsed, _) = scenario::from_value(definition).map_err(invalid_scenario)?;
             let env = validate::Environment {
                 descriptions: &descriptions,
                 connections: &connections,

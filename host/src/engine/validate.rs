@@ -81,13 +81,7 @@ pub const GLOBALS: &[&str] = &["trigger", "trigger_id", "vars", "run"];
 pub fn check(scenario: Scenario, env: &Environment<'_>) -> Result<Plan, Vec<Problem>> {
     if scenario.nodes.len() > MAX_NODES {
         // Refused before any of the work below, whose cost grows with the node count.
-        return Err(vec![Problem::field(
-            "nodes",
-            format!(
-                "a scenario has at most {MAX_NODES} nodes (this one has {}): split it, and chain the parts through the data store or a webhook",
-                scenario.nodes.len()
-            ),
-        )]);
+        return Err(vec![too_many_nodes(scenario.nodes.len())]);
     }
     let mut problems = Vec::new();
     let mut templates = Templates::new();
@@ -267,6 +261,16 @@ pub fn check(scenario: Scenario, env: &Environment<'_>) -> Result<Plan, Vec<Prob
 
 /// The most nodes a scenario may have.
 pub const MAX_NODES: usize = 500;
+
+/// The problem of a scenario with `count` nodes, past [`MAX_NODES`].
+pub fn too_many_nodes(count: usize) -> Problem {
+    Problem::field(
+        "nodes",
+        format!(
+            "a scenario has at most {MAX_NODES} nodes (this one has {count}): split it, and chain the parts through the data store or a webhook"
+        ),
+    )
+}
 
 /// The most retries of a node.
 pub const MAX_RETRIES: u32 = 10;
