@@ -95,7 +95,9 @@ impl std::fmt::Debug for Store {
 
 /// The file of an SQLite URL (`sqlite://PATH?…`); `None` for an in-memory database.
 fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory")).then_some(path)
 }

@@ -226,7 +226,10 @@ mod tests {
         assert!(e.contains("`retries` appears twice"), "{e}");
         let e = yaml("a:\n  retries: 1\n  retries: 9\n").unwrap_err();
         assert!(e.contains("retries"), "{e}");
-        assert!(json(br#"{"a": 1, "b": {"a": 2}}"#).is_ok(), "the same key in another object");
+        assert!(
+            json(br#"{"a": 1, "b": {"a": 2}}"#).is_ok(),
+            "the same key in another object"
+        );
     }
 
     #[test]
@@ -238,7 +241,11 @@ mod tests {
         assert!(json(br#"{"n": 1e400}"#).is_err());
         assert_eq!(yaml("n: 1e300").unwrap(), json!({"n": 1e300}));
         assert_eq!(yaml("n: '1.5'").unwrap(), json!({"n": "1.5"}));
-        assert_eq!(yaml("n: inf").unwrap(), json!({"n": "inf"}), "a word, not a number");
+        assert_eq!(
+            yaml("n: inf").unwrap(),
+            json!({"n": "inf"}),
+            "a word, not a number"
+        );
     }
 
     #[test]

@@ -453,6 +453,15 @@ fn records_are_at_most_a_mebibyte_through_the_api_and_through_runs() {
         assert_eq!(body["error"]["code"], "record_too_large", "{body}");
         let (status, _) = api.get("/api/store/notes/n1").await;
         assert_eq!(status, 404);
+        // A record is any JSON value (the document says so), read as strictly as any body.
+        for value in ["null", "\"text\"", "[1, 2]", "{\"a\": 1}"] {
+            let (status, body) = api.send_raw("PUT", "/api/store/notes/any", value).await;
+            assert_eq!(status, 200, "{value}: {body}");
+        }
+        let (status, body) = api
+            .send_raw("PUT", "/api/store/notes/any", r#"{"a": 1, "a": 2}"#)
+            .await;
+        assert_eq!(status, 400, "{body}");
         let (status, created) = api
             .post(
                 "/api/scenarios",

@@ -259,28 +259,18 @@ impl Api {
     /// A `POST` that answers its status, 0 when it got no answer (for load, where refusals
     /// are expected).
     pub async fn try_post(&self, path: &str, body: Value) -> u16 {
-        let request = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body);
-        match request.send().await {
-            Ok(answer) => {
-                let status = answer.status().as_u16();
-                let _ = answer.bytes().await;
-                status
-            }
-            Err(_) => 0,
-        }
+        let request = self.client.post(format!("{}{path}", self.base)).json(&body);
+        self.try_send(request).await
     }
 
     /// A `GET` that answers its status, 0 when it got no answer.
     pub async fn try_get(&self, path: &str) -> u16 {
-        let request = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        match request.send().await {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.try_send(request).await
+    }
+
+    async fn try_send(&self, request: reqwest::RequestBuilder) -> u16 {
+        match request.bearer_auth(&self.token).send().await {
             Ok(answer) => {
                 let status = answer.status().as_u16();
                 let _ = answer.bytes().await;

@@ -54,28 +54,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let json = request
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase())
-            .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
-        if !json {
-            return Err(ApiError(AppError::new(
-                "invalid_json",
-                415,
-                "Expected request with `Content-Type: application/json`",
-            )));
-        }
-        let body = body_bytes(request, state).await?;
+        let body = json_bytes(request, state).await?;
         match crate::strict::json_object(&body) {
             Ok(value) => Ok(JsonBody(value)),
-            Err(crate::strict::BodyError::Syntax(e)) => Err(ApiError(AppError::new(
-                "invalid_json",
-                400,
-                format!("the body is not valid JSON: {e}"),
-            ))),
+            Err(crate::strict::BodyError::Syntax(e)) => Err(not_json(e)),
             Err(crate::strict::BodyError::Shape(e)) => Err(ApiError(AppError::new(
                 "invalid_json",
                 422,
@@ -83,6 +65,48 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             ))),
         }
     }
+}
+
+/// Any JSON value as the body (a data store record), read as strictly as [`JsonBody`].
+pub struct AnyJson(pub serde_json::Value);
+
+impl<S: Send + Sync> FromRequest<S> for AnyJson {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let body = json_bytes(request, state).await?;
+        crate::strict::json(&body).map(AnyJson).map_err(not_json)
+    }
+}
+
+fn not_json(reason: String) -> ApiError {
+    ApiError(AppError::new(
+        "invalid_json",
+        400,
+        format!("the body is not valid JSON: {reason}"),
+    ))
+}
+
+/// The body of a request sent as JSON (415 otherwise), within the route's limit.
+async fn json_bytes<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    let json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+    if !json {
+        return Err(ApiError(AppError::new(
+            "invalid_json",
+            415,
+            "Expected request with `Content-Type: application/json`",
+        )));
+    }
+    body_bytes(request, state).await
 }
 
 /// A request's body, within the route's limit: over it, 413 `payload_too_large`; a body that

@@ -57,7 +57,11 @@ impl FromRequest<Arc<App>> for Definition {
         // Up to 2 MiB of text to read: off the request threads, as checking is.
         tokio::task::spawn_blocking(move || Definition::read(&body, yaml))
             .await
-            .map_err(|e| ApiError(AppError::internal(format!("reading the definition failed: {e}"))))?
+            .map_err(|e| {
+                ApiError(AppError::internal(format!(
+                    "reading the definition failed: {e}"
+                )))
+            })?
     }
 }
 
@@ -371,7 +375,7 @@ async fn put_record(
     State(app): State<Arc<App>>,
     Caller(user): Caller,
     Path((collection, id)): Path<(String, String)>,
-    super::extract::JsonBody(data): super::extract::JsonBody<Value>,
+    super::extract::AnyJson(data): super::extract::AnyJson,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(
         app.put_record(&user, &collection, &id, &data).await?

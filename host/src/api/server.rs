@@ -152,7 +152,10 @@ impl Open {
         };
         if let Some(why) = refusal {
             // Once a minute at most: a flood would otherwise flood the log too.
-            if counts.warned.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+            if counts
+                .warned
+                .is_none_or(|at| at.elapsed() > Duration::from_secs(60))
+            {
                 counts.warned = Some(Instant::now());
                 tracing::warn!("refusing connections: {why} (the limit)");
             }
@@ -226,7 +229,10 @@ mod tests {
         let third = open.admit(b).expect("another address has its own share");
         assert!(open.admit(b).is_none(), "the total is reached");
         drop(first);
-        assert!(open.admit(a).is_some(), "a closed connection frees its place");
+        assert!(
+            open.admit(a).is_some(),
+            "a closed connection frees its place"
+        );
         drop((second, third));
         assert_eq!(open.counts.lock().unwrap().total, 0);
         assert!(open.counts.lock().unwrap().by_address.is_empty());

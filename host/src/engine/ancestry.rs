@@ -61,7 +61,10 @@ pub struct Ancestry {
 impl Ancestry {
     pub fn of(parents: &Parents, in_cycle: &[bool]) -> Ancestry {
         let n = parents.len();
-        let parents: Vec<Option<usize>> = parents.iter().map(|p| p.as_ref().map(|(p, _)| *p)).collect();
+        let parents: Vec<Option<usize>> = parents
+            .iter()
+            .map(|p| p.as_ref().map(|(p, _)| *p))
+            .collect();
         let mut children = vec![Vec::new(); n];
         let mut roots = Vec::new();
         for (i, parent) in parents.iter().enumerate() {
@@ -129,7 +132,11 @@ mod tests {
             cycles(&links),
             vec![false, false, false, true, true, true, false]
         );
-        assert_eq!(cycles(&parents(&[Some(0)])), vec![true], "a node after itself");
+        assert_eq!(
+            cycles(&parents(&[Some(0)])),
+            vec![true],
+            "a node after itself"
+        );
     }
 
     #[test]

@@ -208,7 +208,11 @@ struct Walked {
 }
 
 /// The state a waiting item keeps: its remaining frames, with the values they read as JSON.
-fn waiting_state(stack: &[Frame], walked: &Walked, globals: &BTreeMap<String, JinjaValue>) -> Value {
+fn waiting_state(
+    stack: &[Frame],
+    walked: &Walked,
+    globals: &BTreeMap<String, JinjaValue>,
+) -> Value {
     let frames: Vec<Value> = stack
         .iter()
         .map(|frame| {
@@ -217,7 +221,10 @@ fn waiting_state(stack: &[Frame], walked: &Walked, globals: &BTreeMap<String, Ji
                 .iter()
                 .filter(|(name, _)| !globals.contains_key(*name))
                 .map(|(name, value)| {
-                    (name.clone(), serde_json::to_value(value).unwrap_or(Value::Null))
+                    (
+                        name.clone(),
+                        serde_json::to_value(value).unwrap_or(Value::Null),
+                    )
                 })
                 .collect();
             json!({"node": frame.node, "scope": scope, "attempts": frame.attempts})
@@ -281,7 +288,10 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
                     Flow::Again { due_at, attempts } => {
                         record.status = "waiting".into();
                         record.error_code = Some("rate_limited".into());
-                        record.error = Some("the upstream asked to wait; the node is tried again when it is over".into());
+                        record.error = Some(
+                            "the upstream asked to wait; the node is tried again when it is over"
+                                .into(),
+                        );
                         steps.push(record);
                         stack.push(Frame {
                             node: frame.node,
@@ -645,7 +655,13 @@ async fn run_node(
                             "attempt {attempt}: {error} — waiting {:.0} s without a worker, then trying again",
                             wait.as_secs_f64()
                         )}));
-                        return Ok((out, Flow::Again { due_at, attempts: attempt }));
+                        return Ok((
+                            out,
+                            Flow::Again {
+                                due_at,
+                                attempts: attempt,
+                            },
+                        ));
                     }
                     RetryDecision::Retry(wait) => {
                         out.logs.push(json!({"level": "warn", "message": format!(

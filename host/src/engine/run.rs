@@ -379,7 +379,12 @@ async fn resume_waits(
             .store
             .due_waits(&run.id, crate::store::now_ms(), RESUMED_PER_COMMIT)
             .await
-            .map_err(|e| RunEnd::Finished("failed", Some(format!("cannot read the waiting items: {e}"))))?;
+            .map_err(|e| {
+                RunEnd::Finished(
+                    "failed",
+                    Some(format!("cannot read the waiting items: {e}")),
+                )
+            })?;
         if due.is_empty() || scope.stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
@@ -460,7 +465,10 @@ async fn run_phases(
     match scope.app.store.next_wait(&run.id).await {
         Ok(Some(due_at)) => RunEnd::Parked(due_at),
         Ok(None) => end,
-        Err(e) => RunEnd::Finished("failed", Some(format!("cannot read the waiting items: {e}"))),
+        Err(e) => RunEnd::Finished(
+            "failed",
+            Some(format!("cannot read the waiting items: {e}")),
+        ),
     }
 }
 
@@ -482,7 +490,9 @@ async fn single_item_run(
     match scope.app.store.last_item_seq(&run.id).await {
         Ok(0) => {}
         Ok(_) => return RunEnd::Finished("succeeded", None),
-        Err(e) => return RunEnd::Finished("failed", Some(format!("cannot read the run's items: {e}"))),
+        Err(e) => {
+            return RunEnd::Finished("failed", Some(format!("cannot read the run's items: {e}")))
+        }
     }
     let mut seq = 0;
     let (batch, halt) = process_items(scope, run, vec![(id, data)], &mut seq, progress).await;

@@ -152,7 +152,10 @@ impl App {
         definition: Value,
     ) -> Result<Plan, AppError> {
         // Too many nodes is refused before anything is built from them.
-        let nodes = definition.get("nodes").and_then(Value::as_array).map_or(0, Vec::len);
+        let nodes = definition
+            .get("nodes")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         if nodes > validate::MAX_NODES {
             return Err(invalid_scenario(vec![validate::too_many_nodes(nodes)]));
         }

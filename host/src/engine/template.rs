@@ -402,7 +402,9 @@ mod tests {
         }
         // The largest repeat is 1 MiB.
         let m = t.compile_str("{{ 'x' * 2000000 }}").unwrap();
-        let error = t.eval(&m, &JinjaValue::from_serialize(json!({}))).unwrap_err();
+        let error = t
+            .eval(&m, &JinjaValue::from_serialize(json!({})))
+            .unwrap_err();
         assert!(error.contains("too large"), "{error}");
         // A mapping of a large item (8 MiB) is not work the template does: it passes.
         let item = json!({"text": "z".repeat(8 * 1024 * 1024)});

@@ -389,7 +389,9 @@ fn check_trigger(
                 if parse_interval(every).is_none() {
                     problems.push(Problem::field(
                         "trigger.every",
-                        format!("`{every}` is not an interval: write 30s, 15m, 2h or 1d (at most 366d)"),
+                        format!(
+                            "`{every}` is not an interval: write 30s, 15m, 2h or 1d (at most 366d)"
+                        ),
                     ));
                 }
                 if cron.is_some() {

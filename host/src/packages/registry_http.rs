@@ -19,7 +19,11 @@ use crate::runtime::policy::{check_address, Refusal};
 impl App {
     /// A client for the registry at `url` (as [`App::registry_url`] returned it).
     pub fn registry_client(&self, url: &str) -> Result<RegistryClient, AppError> {
-        let configured = self.config.registry.as_deref().map(|r| r.trim_end_matches('/'));
+        let configured = self
+            .config
+            .registry
+            .as_deref()
+            .map(|r| r.trim_end_matches('/'));
         let allow_private = self.config.registry_allow_private || configured == Some(url);
         if let Some(refusal) = literal_refusal(url, allow_private) {
             return Err(refused(url, &refusal));
@@ -106,13 +110,11 @@ impl Resolve for PolicyResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             for address in &found {
-                check_address(&host, address.ip(), allow_private).map_err(|r| {
-                    Box::<dyn std::error::Error + Send + Sync>::from(describe(&r))
-                })?;
+                check_address(&host, address.ip(), allow_private)
+                    .map_err(|r| Box::<dyn std::error::Error + Send + Sync>::from(describe(&r)))?;
             }
             let addrs: Addrs = Box::new(found.into_iter());
             Ok(addrs)
@@ -127,15 +129,30 @@ mod tests {
     #[test]
     fn address_literals_are_judged_before_any_connection() {
         let refused = |url: &str, allow| literal_refusal(url, allow);
-        assert!(refused("http://127.0.0.1:9/", false).unwrap().contains("loopback"));
-        assert!(refused("http://[::1]/", false).unwrap().contains("loopback"));
-        assert!(refused("http://10.1.2.3/", false).unwrap().contains("private"));
-        assert!(refused("http://127.0.0.1:9/", true).is_none(), "the operator allowed it");
-        for metadata in ["http://169.254.169.254/latest", "http://[::ffff:169.254.169.254]/"] {
+        assert!(refused("http://127.0.0.1:9/", false)
+            .unwrap()
+            .contains("loopback"));
+        assert!(refused("http://[::1]/", false)
+            .unwrap()
+            .contains("loopback"));
+        assert!(refused("http://10.1.2.3/", false)
+            .unwrap()
+            .contains("private"));
+        assert!(
+            refused("http://127.0.0.1:9/", true).is_none(),
+            "the operator allowed it"
+        );
+        for metadata in [
+            "http://169.254.169.254/latest",
+            "http://[::ffff:169.254.169.254]/",
+        ] {
             let why = refused(metadata, true).unwrap();
             assert!(why.contains("metadata"), "{metadata}: {why}");
         }
-        assert!(refused("https://registry.example.com/", false).is_none(), "names go to the resolver");
+        assert!(
+            refused("https://registry.example.com/", false).is_none(),
+            "names go to the resolver"
+        );
     }
 
     #[tokio::test]

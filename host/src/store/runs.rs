@@ -653,7 +653,12 @@ impl Store {
 
     /// Puts a running run back in the queue until `due_at` (fenced by the claim): its items
     /// wait in delay nodes, and no worker waits with them. Not a failed attempt either.
-    pub async fn park_run(&self, run_id: &str, worker: &str, due_at: i64) -> Result<bool, StoreError> {
+    pub async fn park_run(
+        &self,
+        run_id: &str,
+        worker: &str,
+        due_at: i64,
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE runs SET status = 'queued', not_before = $1, lease_until = NULL, \
