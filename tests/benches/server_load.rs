@@ -56,7 +56,11 @@ impl Tally {
 
 async fn load(length: Duration, only: Option<String>) {
     let runs = |what: &str| only.as_deref().is_none_or(|o| o == what);
-    let server = HephServer::start(ServerOptions::default());
+    // The server logs as an operator's does (one line per request, `info`).
+    let server = HephServer::start(ServerOptions {
+        env: vec![("HEPH_LOG".into(), "info".into())],
+        ..Default::default()
+    });
     let admin = server.api(&server.admin_token);
     let idle_rss = server.peak_rss();
     let stop = Arc::new(AtomicBool::new(false));

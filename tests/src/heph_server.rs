@@ -79,9 +79,16 @@ impl HephServer {
             server.admin_token = String::from_utf8_lossy(&created.stdout).trim().to_string();
         }
         let log = std::fs::File::create(&server.log).expect("log file");
+        // Tests read the debug log; a benchmark may ask for what an operator runs with.
+        let log_filter = server
+            .options
+            .env
+            .iter()
+            .find(|(k, _)| k == "HEPH_LOG")
+            .map_or("debug,sqlx=warn,hyper=info,h2=info".to_string(), |(_, v)| v.clone());
         server.child = server
             .cli(&["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("HEPH_LOG", "debug,sqlx=warn,hyper=info,h2=info")
+            .env("HEPH_LOG", log_filter)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
