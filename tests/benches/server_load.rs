@@ -162,17 +162,32 @@ async fn load(length: Duration, only: Option<String>) {
     // The ordinary member.
     let carol = member(&admin, "carol").await;
     tokio::time::sleep(Duration::from_secs(3)).await; // the attack builds up
-    let started = Instant::now();
-    let (health, me) = tokio::join!(
-        measure(&stop, started, length, Duration::from_millis(40), || {
-            let url = format!("{}/health", server.url);
-            async move { reqwest::get(url).await.map(|r| r.status().as_u16()).unwrap_or(0) }
-        }),
-        measure(&stop, started, length, Duration::from_millis(100), || {
-            let carol = carol.clone();
-            async move { carol.try_get("/api/me").await }
-        }),
-    );
+    // The member is another client: its own thread and runtime, so that its calls never wait
+    // in the attackers' task queue (they still share the two cores).
+    let url = server.url.clone();
+    let measuring_stop = stop.clone();
+    let (health, me) = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let started = Instant::now();
+            let health_client = reqwest::Client::new();
+            tokio::join!(
+                measure(&measuring_stop, started, length, Duration::from_millis(40), || {
+                    let request = health_client.get(format!("{url}/health"));
+                    async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+                }),
+                measure(&measuring_stop, started, length, Duration::from_millis(100), || {
+                    let carol = carol.clone();
+                    async move { carol.try_get("/api/me").await }
+                }),
+            )
+        })
+    })
+    .join()
+    .expect("the measuring thread");
     let held_at_end = held.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     for attacker in attackers {
