@@ -59,7 +59,7 @@ async fn health(server: &HephServer) -> u16 {
 #[test]
 fn idle_and_slow_connections_close_and_one_address_cannot_hold_them_all() {
     let server = server(&[
-        ("HEPH_HEADER_TIMEOUT", "1"),
+        ("HEPH_HEADER_TIMEOUT", "2"),
         ("HEPH_MAX_CONNECTIONS_PER_ADDRESS", "8"),
     ]);
     tokio().block_on(async {
