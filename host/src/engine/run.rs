@@ -311,44 +311,28 @@ fn batch_of(
         if resumed {
             batch.resumed.push(seq);
         }
-        record_result(&mut batch, &mut halt, run, progress, seq, id, hash, result);
-    }
-    (batch, halt)
-}
-
-/// Adds one item's result to a batch: its row, its steps, and its wait if it waits.
-#[allow(clippy::too_many_arguments)]
-fn record_result(
-    batch: &mut Batch,
-    halt: &mut Option<ItemEnd>,
-    run: &RunRow,
-    progress: &Progress,
-    seq: i64,
-    id: String,
-    hash: String,
-    result: super::executor::ItemResult,
-) {
-    if let ItemEnd::Waiting { due_at, state } = &result.end {
-        batch.waits.push(WaitWrite {
-            item_seq: seq,
-            due_at: *due_at,
-            state: json!({"item_id": id, "data_hash": hash, "walk": state}),
-        });
-    } else {
-        progress.items.fetch_add(1, Ordering::Relaxed);
-    }
-    {
         match &result.end {
-            ItemEnd::Failed(_) | ItemEnd::Paused(..) => {
-                progress.failed.fetch_add(1, Ordering::Relaxed);
+            // Not finished: it goes on from this state when it is due.
+            ItemEnd::Waiting { due_at, state } => batch.waits.push(WaitWrite {
+                item_seq: seq,
+                due_at: *due_at,
+                state: json!({"item_id": id, "data_hash": hash, "walk": state}),
+            }),
+            end => {
+                progress.items.fetch_add(1, Ordering::Relaxed);
+                match end {
+                    ItemEnd::Failed(_) | ItemEnd::Paused(..) => {
+                        progress.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ItemEnd::Skipped(_) | ItemEnd::Filtered => {
+                        progress.skipped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ItemEnd::Done | ItemEnd::Waiting { .. } => {}
+                }
             }
-            ItemEnd::Skipped(_) | ItemEnd::Filtered => {
-                progress.skipped.fetch_add(1, Ordering::Relaxed);
-            }
-            ItemEnd::Done | ItemEnd::Waiting { .. } => {}
         }
         if halt.is_none() && matches!(result.end, ItemEnd::Failed(_) | ItemEnd::Paused(..)) {
-            *halt = Some(result.end.clone());
+            halt = Some(result.end.clone());
         }
         batch.items.push(ItemRecord {
             seq,
@@ -360,6 +344,7 @@ fn record_result(
         });
         batch.steps.extend(result.steps);
     }
+    (batch, halt)
 }
 
 /// Waits taken up in one commit, at most.
