@@ -10,6 +10,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod background;
 pub mod catalog;
 pub mod cli;
 pub mod connections;

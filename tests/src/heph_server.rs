@@ -270,6 +270,16 @@ impl Api {
         self.try_send(request).await
     }
 
+    /// A `POST` of JSON text as it is; its status, 0 when it got no answer.
+    pub async fn try_post_text(&self, path: &str, body: String) -> u16 {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        self.try_send(request).await
+    }
+
     /// A `GET` that answers its status, 0 when it got no answer.
     pub async fn try_get(&self, path: &str) -> u16 {
         let request = self.client.get(format!("{}{path}", self.base));

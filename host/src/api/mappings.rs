@@ -62,12 +62,11 @@ async fn preview(
         .acquire()
         .await
         .map_err(|_| AppError::internal("the checking pool is closed"))?;
-    let output = tokio::task::spawn_blocking(move || {
+    let output = crate::background::run("the preview", move || {
         let context = JinjaValue::from_serialize(&body.context);
         templates.eval(&mapping, &context)
     })
-    .await
-    .map_err(|e| AppError::internal(format!("the preview failed: {e}")))?
+    .await?
     .map_err(|message| {
         AppError::invalid(format!("the mapping fails on the sample: {message}"))
             .with_code("mapping_failed")

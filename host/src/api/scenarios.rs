@@ -55,13 +55,10 @@ impl FromRequest<Arc<App>> for Definition {
             .is_some_and(|v| v.contains("yaml"));
         let body = super::extract::body_bytes(request, state).await?;
         // Up to 2 MiB of text to read: off the request threads, as checking is.
-        tokio::task::spawn_blocking(move || Definition::read(&body, yaml))
-            .await
-            .map_err(|e| {
-                ApiError(AppError::internal(format!(
-                    "reading the definition failed: {e}"
-                )))
-            })?
+        crate::background::run("reading the definition", move || {
+            Definition::read(&body, yaml)
+        })
+        .await?
     }
 }
 

@@ -1,7 +1,7 @@
 //! Passwords: argon2id with a random salt per password, stored as a PHC string (the algorithm,
 //! its parameters and the salt travel with the hash, so they can be raised later). Hashing is
 //! deliberately slow and memory-hungry (argon2's defaults: 19 MiB for each check), so it runs
-//! off the async threads, and at most [`CONCURRENT_HASHES`] at once: a flood of sign-ins waits
+//! on the low-priority background threads (`crate::background`), and at most [`CONCURRENT_HASHES`] at once: a flood of sign-ins waits
 //! its turn for [`QUEUE_WAIT`], then gets 503 `busy` with `Retry-After`, instead of taking the
 //! server's memory.
 
@@ -27,9 +27,7 @@ async fn with_turn<T: Send + 'static>(
         .await
         .map_err(|_| busy())?
         .map_err(|_| busy())?;
-    let result = tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| AppError::internal(format!("the hashing task failed: {e}")));
+    let result = crate::background::run("hashing a password", work).await;
     drop(turn);
     result
 }

@@ -107,7 +107,7 @@ fn invalid_scenario(problems: Vec<Problem>) -> AppError {
 }
 
 /// CPU-bound work for a request (checking a scenario, previewing a mapping) running at once:
-/// one per two cores, on the blocking pool, so that it never holds the threads that answer
+/// one per two cores, on the background threads, so that it never holds the threads that answer
 /// everyone else.
 pub fn checking_turns() -> &'static tokio::sync::Semaphore {
     static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
@@ -166,14 +166,14 @@ impl App {
             }
         }
         let connections = self.store.connections(user_id).await?;
-        // Checking is CPU work that grows with the definition: it runs on the blocking pool,
+        // Checking is CPU work that grows with the definition: it runs on the background threads,
         // a few at once, so that members saving large scenarios never hold the threads that
         // answer everyone else.
         let _turn = checking_turns()
             .acquire()
             .await
             .map_err(|_| AppError::internal("the checking pool is closed"))?;
-        tokio::task::spawn_blocking(move || {
+        crate::background::run("checking the scenario", move || {
             let (parsed, _) = scenario::from_value(definition).map_err(invalid_scenario)?;
             let env = validate::Environment {
                 descriptions: &descriptions,
@@ -181,8 +181,7 @@ impl App {
             };
             validate::check(parsed, &env).map_err(invalid_scenario)
         })
-        .await
-        .map_err(|e| AppError::internal(format!("checking the scenario failed: {e}")))?
+        .await?
     }
 
     async fn scenario_view(&self, row: ScenarioRow) -> Result<ScenarioView, AppError> {
