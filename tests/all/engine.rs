@@ -364,6 +364,35 @@ fn an_upstream_that_rate_limits_fails_and_stalls_gets_the_policy_it_asks_for() {
         assert_eq!(sends.len() - before, 2);
         assert!(sends[before + 1].0 - sends[before].0 >= Duration::from_millis(1900), "the retry waited for Retry-After");
 
+        // While an upstream's Retry-After holds the connection, another run's item waits it
+        // out without a worker too (not an attempt), then calls once.
+        let before = upstream.sends().len();
+        upstream.script(vec![Scripted { status: 429, retry_after: Some(6), delay: Duration::ZERO }]);
+        let (status, first) = api
+            .post(&format!("/api/scenarios/{id}/run"), json!({"input": {"id": "r7", "data": {"id": "r7", "title": "Seven"}}}))
+            .await;
+        assert_eq!(status, 202, "{first}");
+        for _ in 0..3000 {
+            if upstream.sends().len() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let second = run_now(&api, &id, Some(json!({"id": "r8", "data": {"id": "r8", "title": "Eight"}}))).await;
+        assert_eq!(second["status"], "succeeded", "{second}");
+        let shape: Vec<(&str, &str, i64)> = second["items"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["node_id"].as_str().unwrap(), s["status"].as_str().unwrap(), s["attempts"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(shape, [("send", "waiting", 0), ("send", "ok", 1), ("after", "ok", 1)], "{second}");
+        assert!(second["items"][0]["steps"][0]["logs"].to_string().contains("waiting without a worker"), "{second}");
+        let first = wait_run(&api, first["run"]["id"].as_str().unwrap(), 1000).await;
+        assert_eq!(first["status"], "succeeded", "{first}");
+        let eights = upstream.sends()[before..].iter().filter(|(_, body)| body["id"] == "r8").count();
+        assert_eq!(eights, 1, "the held item sent nothing while the connection was held");
+
         // 503 for ever: two retries, then the item is skipped and the run goes on.
         let id = create(&api, scenario("skipping", 2, "skip")).await;
         upstream.script(vec![Scripted::status(503); 3]);
@@ -515,6 +544,31 @@ fn a_connection_that_needs_reauthorization_pauses_the_scenario_until_it_is_fixed
         assert_eq!(run["status"], "succeeded", "{run}");
         assert_eq!(collection(&api, "things").await.len(), 50);
         assert_eq!(api.get(&format!("/api/scenarios/{id}")).await.1["paused"], Value::Null);
+
+        // A single-item run (manual, as a webhook's) whose action is refused pauses too; once
+        // the connection is fixed its item runs again, numbered after the paused one.
+        let manual = create(&api, json!({
+            "name": "pausing-manual",
+            "trigger": {"type": "manual"},
+            "nodes": [{"id": "send", "type": "action", "connector": "records", "action": "send", "input": {"id": "{{ trigger.id }}"}}]
+        })).await;
+        api.send("PATCH", &format!("/api/connections/{connection}"), Some(json!({"fields": {"token": "a-revoked-token"}}))).await;
+        let run = run_now(&api, &manual, Some(json!({"id": "m1", "data": {"id": "m1"}}))).await;
+        assert_eq!(run["status"], "paused", "{run}");
+        assert_eq!(run["items_failed"], 0, "a paused item has not failed: {run}");
+        api.send("PATCH", &format!("/api/connections/{connection}"), Some(json!({"fields": {"token": records::TOKEN}}))).await;
+        let run = wait_resumed(&api, run["id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let items: Vec<(i64, &str)> = run["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["seq"].as_i64().unwrap(), i["status"].as_str().unwrap()))
+            .collect();
+        assert_eq!(items, [(1, "paused"), (2, "done")], "{run}");
+        assert_eq!((run["items_done"].as_u64(), run["items_failed"].as_u64()), (Some(1), Some(0)), "{run}");
+        let sent = upstream.sends().iter().filter(|(_, body)| body["id"] == "m1").count();
+        assert_eq!(sent, 1, "the refused call reached nothing; the item's action was made once");
     });
 }
 

@@ -67,6 +67,11 @@ impl ConnectionHandle {
         outcome
     }
 
+    /// How much longer an upstream's `Retry-After` holds the connection's requests.
+    pub fn held_for(&self) -> std::time::Duration {
+        self.credentials.limiter.held_for()
+    }
+
     /// Runs an action.
     pub async fn action(
         &self,

@@ -81,6 +81,18 @@ impl RateLimiter {
         }
     }
 
+    /// How much longer an upstream's `Retry-After` holds the connection's requests: the
+    /// engine parks an item instead of holding a worker through it. (The bucket's own spacing
+    /// is waited inline: with the scenario's concurrency `c`, at most `c / rate` a request.)
+    pub fn held_for(&self) -> Duration {
+        let bucket = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        bucket
+            .hold_until
+            .filter(|until| *until > now)
+            .map_or(Duration::ZERO, |until| until - now)
+    }
+
     /// Holds every request for `duration` (a 429's `Retry-After`).
     pub fn hold(&self, duration: Duration) {
         let until = Instant::now() + duration.min(MAX_HOLD);
@@ -116,6 +128,18 @@ impl RateLimiters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_tells_how_long_it_has_left() {
+        let limiter = RateLimiter::new(Some(0.5), Some(1));
+        limiter.acquire().await;
+        assert_eq!(limiter.held_for(), Duration::ZERO, "the bucket's spacing is no hold");
+        limiter.hold(Duration::from_secs(30));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(limiter.held_for(), Duration::from_secs(20));
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert_eq!(limiter.held_for(), Duration::ZERO);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_bucket_spaces_requests_after_its_burst() {

@@ -98,7 +98,9 @@ impl ItemEnd {
             ItemEnd::Done => "done",
             ItemEnd::Filtered => "filtered",
             ItemEnd::Skipped(_) => "skipped",
-            ItemEnd::Failed(_) | ItemEnd::Paused(..) => "failed",
+            ItemEnd::Failed(_) => "failed",
+            // Not an end: the item runs again once its connection is fixed.
+            ItemEnd::Paused(..) => "paused",
             ItemEnd::Waiting { .. } => "waiting",
         }
     }
@@ -118,6 +120,9 @@ pub struct ItemResult {
     pub end: ItemEnd,
     /// Its steps.
     pub steps: Vec<StepRecord>,
+    /// Whether it called an action: an effect outside Heph, which a crash before its commit
+    /// would repeat, so the run commits it without waiting for the rest of its page.
+    pub acted: bool,
 }
 
 /// A node's failure after its retries.
@@ -244,6 +249,7 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
     let mut filtered = so_far.filtered;
     let mut finished_leaf = so_far.finished_leaf;
     let mut end = None;
+    let mut acted = false;
     while let Some(frame) = stack.pop() {
         let node = &scope.plan.nodes[frame.node];
         let context =
@@ -251,6 +257,7 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
         let started_at = now_ms();
         let started = Instant::now();
         let result = run_node(scope, frame.node, &context, frame.attempts).await;
+        acted |= matches!(node.kind, PlanKind::Action { .. });
         let duration_us = started.elapsed().as_micros() as i64;
         let mut record = StepRecord {
             item_seq: seq,
@@ -289,7 +296,7 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
                         record.status = "waiting".into();
                         record.error_code = Some("rate_limited".into());
                         record.error = Some(
-                            "the upstream asked to wait; the node is tried again when it is over"
+                            "the upstream asked to wait; the node is tried again when the wait is over"
                                 .into(),
                         );
                         steps.push(record);
@@ -307,6 +314,7 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
                         return ItemResult {
                             end: ItemEnd::Waiting { due_at, state },
                             steps,
+                            acted,
                         };
                     }
                     Flow::Wait(due_at) => {
@@ -332,6 +340,7 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
                         return ItemResult {
                             end: ItemEnd::Waiting { due_at, state },
                             steps,
+                            acted,
                         };
                     }
                     Flow::Routes(routes) => {
@@ -416,7 +425,7 @@ async fn walk(scope: &RunScope, seq: i64, mut stack: Vec<Frame>, so_far: Walked)
     } else {
         ItemEnd::Done
     });
-    ItemResult { end, steps }
+    ItemResult { end, steps, acted }
 }
 
 /// Where the walk goes after a node.
@@ -625,6 +634,19 @@ async fn run_node(
             let mut out = step(Some(input), Value::Null);
             let mut attempt = attempts_before;
             loop {
+                // An upstream's `Retry-After` (answered to another item, or another run) holds
+                // the connection: the item waits it out without a worker and calls then (the
+                // wait is not an attempt).
+                let wait = handle.held_for();
+                if wait.as_secs_f64() > INLINE_DELAY_SECS {
+                    out.logs.push(json!({"level": "info", "message": format!(
+                        "the upstream asked the connection to wait {:.0} s more: waiting without a worker",
+                        wait.as_secs_f64()
+                    )}));
+                    let due_at = now_ms() + wait.as_millis() as i64;
+                    out.attempts = i64::from(attempt);
+                    return Ok((out, Flow::Again { due_at, attempts: attempt }));
+                }
                 attempt += 1;
                 let outcome = handle
                     .action(

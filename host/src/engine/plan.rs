@@ -124,4 +124,11 @@ impl Plan {
         ids.dedup();
         ids
     }
+
+    /// Whether any node calls a connector's action (an effect outside Heph).
+    pub fn has_actions(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n.kind, PlanKind::Action { .. }))
+    }
 }

@@ -2,10 +2,12 @@
 //!
 //! A poll run reads its trigger page by page from the cursor in `trigger_state`, reading the
 //! next page while it processes the current one (so a run is bounded by the upstream, and only
-//! two pages are ever in memory). Each page's items, steps and the cursor move are committed in
-//! one transaction, fenced by the worker's claim: the cursor never passes an item whose result
-//! is not stored. A run taken over after a crash re-reads the page from the committed cursor
-//! and skips the items it already finished with the same data.
+//! two pages are ever in memory). Items commit in order, fenced by the worker's claim: an item
+//! that called an action as soon as it is done (so that a crash repeats the effects of the
+//! items in flight only), the others up to 200 at a time; the cursor moves with the page's last
+//! commit, so it never passes an item whose result is not stored. A run taken over after a
+//! crash re-reads the page from the committed cursor, skips the items it already finished with
+//! the same data, and says how many of the rest may have acted before.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -259,19 +261,28 @@ fn hash_of(data: &Value) -> String {
     hex::encode(&Sha256::digest(data.to_string().as_bytes())[..12])
 }
 
-/// Runs the items of one page with the scenario's concurrency, in order.
+/// Items committed together at most, when none of them called an action.
+const ITEMS_PER_COMMIT: usize = 200;
+
+/// Runs the items of one page with the scenario's concurrency, in order, and commits as it
+/// goes: an item that called an action is committed as soon as it (and every item before it)
+/// is done, so that a crash repeats the effects of the items in flight only (at most the
+/// concurrency); items that did not act are committed [`ITEMS_PER_COMMIT`] at a time. Returns
+/// what is left to commit (the caller adds the cursor's move to it), the item end that halts
+/// the run, if one does, and how many items ran (fewer than given when the run was stopped).
 async fn process_items(
     scope: &Arc<RunScope>,
     run: &RunRow,
+    worker: &str,
     items: Vec<(String, Value)>,
     next_seq: &mut i64,
     progress: &Progress,
-) -> (Batch, Option<ItemEnd>) {
+) -> Result<(Batch, Option<ItemEnd>, usize), RunEnd> {
     let concurrency = scope.plan.scenario.settings.concurrency.max(1);
     let start = *next_seq;
     *next_seq += items.len() as i64;
     let stop = scope.stop.clone();
-    let results: Vec<_> = futures::stream::iter(items.into_iter().enumerate())
+    let mut outcomes = futures::stream::iter(items.into_iter().enumerate())
         .map(|(i, (id, data))| {
             let scope = scope.clone();
             let stop = stop.clone();
@@ -284,10 +295,23 @@ async fn process_items(
                 Some((seq, id, hash_of(&data), result))
             }
         })
-        .buffered(concurrency)
-        .collect()
-        .await;
-    batch_of(scope, run, progress, results.into_iter().flatten(), false)
+        .buffered(concurrency);
+    let mut batch = Batch::default();
+    let mut halt = None;
+    let mut ran = 0;
+    while let Some(outcome) = outcomes.next().await {
+        let Some(outcome) = outcome else { continue };
+        ran += 1;
+        let acted = outcome.3.acted;
+        add_outcome(&mut batch, &mut halt, run, progress, outcome, false);
+        if acted || batch.items.len() >= ITEMS_PER_COMMIT {
+            batch.records = scope.take_writes();
+            commit(&scope.app, run, worker, &batch, &scope.stop).await?;
+            batch = Batch::default();
+        }
+    }
+    batch.records = scope.take_writes();
+    Ok((batch, halt, ran))
 }
 
 /// One item's outcome: (seq, item id, data hash, result).
@@ -307,44 +331,58 @@ fn batch_of(
         ..Batch::default()
     };
     let mut halt = None;
-    for (seq, id, hash, result) in outcomes {
-        if resumed {
-            batch.resumed.push(seq);
-        }
-        match &result.end {
-            // Not finished: it goes on from this state when it is due.
-            ItemEnd::Waiting { due_at, state } => batch.waits.push(WaitWrite {
-                item_seq: seq,
-                due_at: *due_at,
-                state: json!({"item_id": id, "data_hash": hash, "walk": state}),
-            }),
-            end => {
-                progress.items.fetch_add(1, Ordering::Relaxed);
-                match end {
-                    ItemEnd::Failed(_) | ItemEnd::Paused(..) => {
-                        progress.failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    ItemEnd::Skipped(_) | ItemEnd::Filtered => {
-                        progress.skipped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    ItemEnd::Done | ItemEnd::Waiting { .. } => {}
-                }
-            }
-        }
-        if halt.is_none() && matches!(result.end, ItemEnd::Failed(_) | ItemEnd::Paused(..)) {
-            halt = Some(result.end.clone());
-        }
-        batch.items.push(ItemRecord {
-            seq,
-            item_id: id,
-            data_hash: hash,
-            status: result.end.status().into(),
-            attempt: run.attempts,
-            error: result.end.error(),
-        });
-        batch.steps.extend(result.steps);
+    for outcome in outcomes {
+        add_outcome(&mut batch, &mut halt, run, progress, outcome, resumed);
     }
     (batch, halt)
+}
+
+/// Adds one item's outcome to a batch, and counts it.
+fn add_outcome(
+    batch: &mut Batch,
+    halt: &mut Option<ItemEnd>,
+    run: &RunRow,
+    progress: &Progress,
+    (seq, id, hash, result): Outcome,
+    resumed: bool,
+) {
+    if resumed {
+        batch.resumed.push(seq);
+    }
+    match &result.end {
+        // Not finished: it goes on from this state when it is due.
+        ItemEnd::Waiting { due_at, state } => batch.waits.push(WaitWrite {
+            item_seq: seq,
+            due_at: *due_at,
+            state: json!({"item_id": id, "data_hash": hash, "walk": state}),
+        }),
+        // Not finished either: it runs again once the connection is fixed.
+        ItemEnd::Paused(..) => {}
+        end => {
+            progress.items.fetch_add(1, Ordering::Relaxed);
+            match end {
+                ItemEnd::Failed(_) => {
+                    progress.failed.fetch_add(1, Ordering::Relaxed);
+                }
+                ItemEnd::Skipped(_) | ItemEnd::Filtered => {
+                    progress.skipped.fetch_add(1, Ordering::Relaxed);
+                }
+                ItemEnd::Done | ItemEnd::Waiting { .. } | ItemEnd::Paused(..) => {}
+            }
+        }
+    }
+    if halt.is_none() && matches!(result.end, ItemEnd::Failed(_) | ItemEnd::Paused(..)) {
+        *halt = Some(result.end.clone());
+    }
+    batch.items.push(ItemRecord {
+        seq,
+        item_id: id,
+        data_hash: hash,
+        status: result.end.status().into(),
+        attempt: run.attempts,
+        error: result.end.error(),
+    });
+    batch.steps.extend(result.steps);
 }
 
 /// Waits taken up in one commit, at most.
@@ -471,16 +509,21 @@ async fn single_item_run(
         .unwrap_or(&run.id)
         .to_string();
     let data = input.get("data").cloned().unwrap_or(Value::Null);
-    // Its item went through (or waits) already: what is left are the waits.
-    match scope.app.store.last_item_seq(&run.id).await {
-        Ok(0) => {}
-        Ok(_) => return RunEnd::Finished("succeeded", None),
+    // Its item went through (or waits) already, and the worker stopped before the run's end
+    // was written: what is left are the waits. An item that paused for its connection runs
+    // again, numbered after it.
+    let mut seq = match scope.app.store.items_so_far(&run.id).await {
+        Ok(so_far) if so_far.settled > 0 => return RunEnd::Finished("succeeded", None),
+        Ok(so_far) => so_far.last_seq,
         Err(e) => {
             return RunEnd::Finished("failed", Some(format!("cannot read the run's items: {e}")))
         }
-    }
-    let mut seq = 0;
-    let (batch, halt) = process_items(scope, run, vec![(id, data)], &mut seq, progress).await;
+    };
+    let (batch, halt, _) =
+        match process_items(scope, run, worker, vec![(id, data)], &mut seq, progress).await {
+            Ok(done) => done,
+            Err(end) => return end,
+        };
     if let Err(end) = commit(&scope.app, run, worker, &batch, &scope.stop).await {
         return end;
     }
@@ -524,8 +567,8 @@ async fn poll_run(
     };
     let mut cursor = state.cursor;
     let resuming = run.attempts > 1;
-    let mut next_seq = match app.store.last_item_seq(&run.id).await {
-        Ok(seq) => seq,
+    let mut next_seq = match app.store.items_so_far(&run.id).await {
+        Ok(so_far) => so_far.last_seq,
         Err(e) => return RunEnd::Finished("failed", Some(e.to_string())),
     };
     let config = if config.is_null() {
@@ -584,20 +627,45 @@ async fn poll_run(
             let before = items.len();
             items.retain(|(id, data)| finished.get(id) != Some(&hash_of(data)));
             skipped_done = before - items.len();
-            retried = items.len() as i64;
+            // Items are committed in order, and one that acted as soon as it was done: what
+            // may have acted without a commit is what was in flight, at most the concurrency
+            // (and nothing, for a scenario without actions).
+            let in_flight = scope.plan.scenario.settings.concurrency.max(1);
+            retried = if scope.plan.has_actions() {
+                items.len().min(in_flight) as i64
+            } else {
+                0
+            };
         }
         let count = items.len();
-        let (mut batch, halt) = process_items(scope, run, items, &mut next_seq, progress).await;
-        batch.retried = retried;
+        if resuming && first_page {
+            let repeats = if scope.plan.has_actions() {
+                format!("at most {retried} of them (the run's concurrency) were in flight and may have called their actions already; those calls are made again, with the same idempotency keys")
+            } else {
+                "the scenario calls no action, so nothing outside Heph sees them twice".to_string()
+            };
+            let event = format!(
+                "re-read the page at the committed cursor: {skipped_done} item(s) were already done and kept; {count} were not committed when the worker stopped and run again — {repeats}"
+            );
+            // Said (and counted) before any of them runs: this attempt may stop too.
+            let said = Batch {
+                retried,
+                events: vec![("info".into(), event)],
+                ..Batch::default()
+            };
+            if let Err(end) = commit(app, run, worker, &said, &scope.stop).await {
+                return end;
+            }
+        }
+        let (mut batch, halt, ran) =
+            match process_items(scope, run, worker, items, &mut next_seq, progress).await {
+                Ok(done) => done,
+                Err(end) => return end,
+            };
         batch.pages = 1;
         batch.events.push(("info".into(), note));
-        if resuming && first_page {
-            batch.events.push(("info".into(), format!(
-                "re-read the page at the committed cursor: {skipped_done} items were already done and kept, {retried} were processed again"
-            )));
-        }
         first_page = false;
-        let stopped = scope.stop.load(Ordering::Relaxed) && batch.items.len() < count;
+        let stopped = scope.stop.load(Ordering::Relaxed) && ran < count;
         if halt.is_none() && !stopped {
             batch.cursor = Some(CursorMove {
                 scenario_id: run.scenario_id.clone(),

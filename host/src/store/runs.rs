@@ -72,6 +72,15 @@ pub struct NewRun {
     pub input: Option<Value>,
 }
 
+/// What a run did with its items so far ([`Store::items_so_far`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemsSoFar {
+    /// The highest item seq (0: none yet).
+    pub last_seq: i64,
+    /// Items with a row that is not paused.
+    pub settled: i64,
+}
+
 /// One finished item.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemRecord {
@@ -822,17 +831,23 @@ impl Store {
         .collect()
     }
 
-    /// The highest item seq of a run (0: none yet).
-    pub async fn last_item_seq(&self, run_id: &str) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM run_items WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(row.try_get("seq")?)
+    /// What a run has done with its items so far: the highest seq, and how many are settled
+    /// (not paused for a connection: those run again).
+    pub async fn items_so_far(&self, run_id: &str) -> Result<ItemsSoFar, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS seq,              COALESCE(SUM(CASE WHEN status = 'paused' THEN 0 ELSE 1 END), 0) AS settled              FROM run_items WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ItemsSoFar {
+            last_seq: row.try_get("seq")?,
+            settled: row.try_get("settled")?,
+        })
     }
 
-    /// Which of these item ids a run already finished, with their data hashes.
+    /// Which of these item ids a run already finished (or left waiting), with their data
+    /// hashes; an item paused for its connection is not finished.
     pub async fn finished_items(
         &self,
         run_id: &str,
@@ -843,7 +858,8 @@ impl Store {
             let placeholders: Vec<String> =
                 (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "SELECT item_id, data_hash FROM run_items WHERE run_id = $1 AND item_id IN ({})",
+                "SELECT item_id, data_hash FROM run_items WHERE run_id = $1 AND status <> 'paused' \
+                 AND item_id IN ({})",
                 placeholders.join(", ")
             );
             let mut query = sqlx::query(&sql).bind(run_id);
