@@ -328,3 +328,38 @@ fn kills_mid_run_repeat_the_actions_of_the_items_in_flight_only() {
     let said = run["events"].to_string();
     assert!(said.contains("were in flight and may have called their actions"), "{said}");
 }
+
+#[test]
+fn a_worker_that_loses_its_lease_says_so_and_writes_nothing_more() {
+    let upstream = RecordsUpstream::start(TOTAL);
+    upstream.set_page_delay(Duration::from_millis(30));
+    let setup = Setup::new(&upstream, None);
+    let scenario = setup.scenario().display().to_string();
+    let mut first = setup.spawn(&["run", &scenario], "first.log");
+    wait_for("pages to be read", || upstream.pages_served() >= 4);
+    // Another worker claims the run, as one does when a lease ran out (here the claim is
+    // written straight into the store, so that the test does not wait for a lease to end).
+    let thief = "thief-worker";
+    tokio().block_on(async {
+        let url = format!("sqlite://{}", setup.dir.join("heph.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let stolen = sqlx::query(
+            "UPDATE runs SET claimed_by = $1, lease_until = 9999999999999 WHERE status = 'running'",
+        )
+        .bind(thief)
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(stolen.rows_affected(), 1);
+        pool.close().await;
+    });
+    let status = first.wait().unwrap();
+    let log = setup.log("first.log");
+    assert!(log.contains("lost the run's lease"), "{status}: {log}");
+    let run = setup.last_run();
+    assert_eq!(run["status"], "running", "the run is the other worker's: {run}");
+    assert_eq!(run["claimed_by"], thief, "{run}");
+    let said = run["events"].to_string();
+    assert!(said.contains("lost this run's lease"), "{said}");
+    assert!(!setup.log("first.log").contains("run finished"), "{log}");
+}

@@ -363,7 +363,7 @@ async fn follow(app: &Arc<App>, user: &User, run_id: &str) -> anyhow::Result<Exi
     }
     eprintln!("  details: heph runs show {}", run.id);
     if let RunEnd::LeaseLost = end {
-        eprintln!("  (another worker took this run over)");
+        eprintln!("  (this process lost the run's lease: another worker took the run over)");
     }
     Ok(if run.status == "succeeded" {
         ExitCode::SUCCESS

@@ -92,8 +92,8 @@ pub async fn execute(
         Err(end) => end,
     };
     heartbeat.abort();
-    if lost.load(Ordering::Relaxed) {
-        return RunEnd::LeaseLost;
+    if lost.load(Ordering::Relaxed) || end == RunEnd::LeaseLost {
+        return lease_lost(app, &run, worker).await;
     }
     let end = match end {
         RunEnd::Finished(_, _) if stop.load(Ordering::Relaxed) => {
@@ -114,7 +114,7 @@ pub async fn execute(
             tracing::warn!(run = %run.id, scenario = %run.scenario_id, reason = %reason, "scenario paused until the connection is fixed");
             ("paused", Some(reason.clone()))
         }
-        RunEnd::LeaseLost => return end,
+        RunEnd::LeaseLost => return lease_lost(app, &run, worker).await,
         RunEnd::Parked(due_at) => {
             let due_at = *due_at;
             let when = chrono::DateTime::from_timestamp_millis(due_at)
@@ -126,7 +126,7 @@ pub async fn execute(
                 .await;
             return match app.store.park_run(&run.id, worker, due_at).await {
                 Ok(true) => end,
-                Ok(false) => RunEnd::LeaseLost,
+                Ok(false) => lease_lost(app, &run, worker).await,
                 Err(e) => {
                     tracing::error!(run = %run.id, error = %e, "cannot park the run");
                     end
@@ -139,7 +139,7 @@ pub async fn execute(
                     app.engine.wake();
                     end
                 }
-                Ok(false) => RunEnd::LeaseLost,
+                Ok(false) => lease_lost(app, &run, worker).await,
                 Err(e) => {
                     tracing::error!(run = %run.id, error = %e, "cannot put the run back in the queue");
                     end
@@ -155,10 +155,26 @@ pub async fn execute(
         Ok(true) => {
             tracing::info!(run = %run.id, status, items = progress.items.load(Ordering::Relaxed), "run finished")
         }
-        Ok(false) => return RunEnd::LeaseLost,
+        Ok(false) => return lease_lost(app, &run, worker).await,
         Err(e) => tracing::error!(run = %run.id, error = %e, "cannot record the end of a run"),
     }
     end
+}
+
+/// Says that this worker lost the run's lease (it could not renew it in time, and another
+/// worker claimed the run): in the worker's log and in the run's history, where whoever reads
+/// why items ran twice looks. It writes nothing else: the run is the other worker's now.
+async fn lease_lost(app: &App, run: &RunRow, worker: &str) -> RunEnd {
+    tracing::warn!(run = %run.id, worker, "lost the run's lease to another worker; stopping without writing more (what this worker had not committed is done again by the other)");
+    let _ = app
+        .store
+        .add_run_event(
+            &run.id,
+            "warn",
+            &format!("worker {worker} lost this run's lease (attempt {}) and stopped; what it had not committed is done again by the worker that took the run over", run.attempts),
+        )
+        .await;
+    RunEnd::LeaseLost
 }
 
 /// Renews the lease; notices a lost lease or a cancel.
