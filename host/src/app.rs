@@ -19,6 +19,8 @@ pub struct AppConfig {
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite://…`; `None`: `heph.db` in the data directory.
     pub database_url: Option<String>,
+    /// What an SQLite commit waits for (`--sqlite-synchronous`).
+    pub durability: crate::store::Durability,
     /// Where keys come from; `None`: `HEPH_MASTER_KEY`, else `master.key` in the data directory.
     pub key_source: Option<KeySource>,
     /// The URL users reach this server at (OAuth redirects come back to it).
@@ -44,6 +46,7 @@ impl AppConfig {
         AppConfig {
             data_dir,
             database_url: None,
+            durability: Default::default(),
             key_source: None,
             public_url: "http://127.0.0.1:8080".into(),
             connector_dirs: Vec::new(),
@@ -183,8 +186,8 @@ impl App {
     /// first start, loads any directories and then every installed connector.
     pub async fn open(mut config: AppConfig) -> Result<Arc<App>, StartError> {
         let store = match &config.database_url {
-            Some(url) => Store::open(url).await?,
-            None => Store::open_in(&config.data_dir).await?,
+            Some(url) => Store::open_with(url, config.durability).await?,
+            None => Store::open_in_with(&config.data_dir, config.durability).await?,
         };
         let source = config.key_source.clone().unwrap_or_else(|| {
             KeySource::from_env_or(crate::vault::default_key_file(&config.data_dir))

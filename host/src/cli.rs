@@ -45,6 +45,11 @@ pub(crate) struct Global {
     /// (default: heph.db in the data directory).
     #[arg(long, env = "HEPH_DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
+    /// What an SQLite commit waits for: `full` (the default) fsyncs each commit, so accepted
+    /// webhook deliveries and committed items survive an OS crash or power cut; `normal`
+    /// survives only a crash of heph itself, and commits faster.
+    #[arg(long, env = "HEPH_SQLITE_SYNCHRONOUS", global = true, value_enum, default_value_t)]
+    sqlite_synchronous: crate::store::Durability,
     /// The URL people reach this server at; OAuth providers redirect to <URL>/oauth/callback.
     #[arg(long, env = "HEPH_PUBLIC_URL", global = true)]
     public_url: Option<String>,
@@ -183,6 +188,7 @@ fn app_config(global: &Global) -> anyhow::Result<AppConfig> {
     let data_dir = data_dir(global.data_dir.clone())?;
     let mut config = AppConfig::new(data_dir.clone());
     config.database_url = global.database_url.clone();
+    config.durability = global.sqlite_synchronous;
     if let Some(url) = &global.public_url {
         config.public_url = url.trim_end_matches('/').to_string();
     }

@@ -102,10 +102,29 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory")).then_some(path)
 }
 
+/// What an SQLite commit waits for before it returns (`PRAGMA synchronous`). PostgreSQL
+/// commits are durable by its own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Durability {
+    /// Every commit is on disk (the write-ahead log fsynced) before it returns: an accepted
+    /// webhook delivery or a committed item survives a power cut or an OS crash. The default.
+    #[default]
+    Full,
+    /// Commits survive the process being killed, but an OS crash or power cut can undo the
+    /// last ones (no fsync per commit). For throughput where the upstream can resend.
+    Normal,
+}
+
 impl Store {
     /// Opens the store at `url` (`sqlite://PATH` or `postgres://…`), creating an SQLite file
-    /// if it does not exist, and brings the schema up to date.
+    /// if it does not exist, and brings the schema up to date; SQLite commits are
+    /// [`Durability::Full`].
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, Durability::Full).await
+    }
+
+    /// [`Store::open`] with SQLite commits as durable as `durability` says.
+    pub async fn open_with(url: &str, durability: Durability) -> Result<Store, StoreError> {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = if url.starts_with("sqlite:") {
@@ -140,11 +159,13 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // In WAL mode NORMAL still survives a crash of the process (only a
-                        // power cut can lose the last commits) and saves an fsync per commit.
-                        sqlx::query("PRAGMA synchronous = NORMAL")
-                            .execute(&mut *conn)
-                            .await?;
+                        // FULL fsyncs the write-ahead log at each commit, so what heph has
+                        // acknowledged survives an OS crash; NORMAL only a process crash.
+                        let pragma = match durability {
+                            Durability::Full => "PRAGMA synchronous = FULL",
+                            Durability::Normal => "PRAGMA synchronous = NORMAL",
+                        };
+                        sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -167,10 +188,16 @@ impl Store {
 
     /// The SQLite store in a data directory (`heph.db`).
     pub async fn open_in(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_in_with(dir, Durability::Full).await
+    }
+
+    /// [`Store::open_in`] with SQLite commits as durable as `durability` says.
+    pub async fn open_in_with(dir: &Path, durability: Durability) -> Result<Store, StoreError> {
         // The data directory is private to its owner (it holds the key file).
         crate::files::private_dir(dir)
             .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
-        Store::open(&format!("sqlite://{}", dir.join("heph.db").display())).await
+        let url = format!("sqlite://{}", dir.join("heph.db").display());
+        Store::open_with(&url, durability).await
     }
 
     /// Which database this is.
@@ -221,4 +248,31 @@ pub fn redact_url(url: &str) -> String {
 /// Whether an error is a unique-constraint violation (on either database).
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(store: &Store) -> i64 {
+        use sqlx::Row;
+        let row = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .expect("pragma");
+        row.try_get(0).expect("a number")
+    }
+
+    #[tokio::test]
+    async fn sqlite_commits_are_fsynced_unless_the_operator_says_normal() {
+        let dir = std::env::temp_dir().join(format!("heph-sync-{}", new_id("t")));
+        let full = Store::open_in(&dir.join("full")).await.expect("store");
+        // Each connection of the pool: 2 is FULL, 1 NORMAL.
+        assert_eq!(synchronous(&full).await, 2);
+        let normal = Store::open_in_with(&dir.join("normal"), Durability::Normal)
+            .await
+            .expect("store");
+        assert_eq!(synchronous(&normal).await, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
