@@ -78,15 +78,25 @@ impl HephServer {
             );
             server.admin_token = String::from_utf8_lossy(&created.stdout).trim().to_string();
         }
-        let log = std::fs::File::create(&server.log).expect("log file");
+        server.spawn_serve(port);
+        server
+    }
+
+    /// Starts `heph serve` on `port` (its log appended to `serve.log`) and waits for it.
+    fn spawn_serve(&mut self, port: u16) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
         // Tests read the debug log; a benchmark may ask for what an operator runs with.
-        let log_filter = server
+        let log_filter = self
             .options
             .env
             .iter()
             .find(|(k, _)| k == "HEPH_LOG")
             .map_or("debug,sqlx=warn,hyper=info,h2=info".to_string(), |(_, v)| v.clone());
-        server.child = server
+        self.child = self
             .cli(&["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("HEPH_LOG", log_filter)
             .stdout(Stdio::null())
@@ -98,17 +108,33 @@ impl HephServer {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("heph serve exited ({status}):\n{}", server.log());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("heph serve exited ({status}):\n{}", self.log());
             }
             assert!(
                 Instant::now() < deadline,
                 "heph serve did not start:\n{}",
-                server.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
+    }
+
+    /// Stops the server and starts it again on the same port and data, with these variables
+    /// of its environment set anew (`HEPH_WORKERS`, …).
+    pub fn restart_with(&mut self, env: &[(&str, &str)]) {
+        self.stop();
+        for (name, value) in env {
+            self.options.env.retain(|(k, _)| k != name);
+            self.options.env.push((name.to_string(), value.to_string()));
+        }
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the server's port");
+        self.spawn_serve(port);
     }
 
     /// The `heph` command with this server's data directory and database.

@@ -4,6 +4,8 @@
 //! it works, and every write it makes afterwards is fenced by its claim: a worker whose lease
 //! was taken over (it hung, or was thought dead) cannot commit over its successor.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
@@ -70,6 +72,53 @@ pub struct NewRun {
     pub trigger_kind: String,
     /// The item, for non-poll runs.
     pub input: Option<Value>,
+}
+
+/// Which runs a claim takes.
+#[derive(Debug, Clone, Copy)]
+enum Claim<'a> {
+    /// A running run whose lease ran out.
+    Expired,
+    /// A due queued run of this user.
+    Queued(&'a str),
+}
+
+/// The users with queued runs, one index seek each (a loose scan of `runs_user_queue`), each
+/// with the earliest `not_before` of their queued runs: if that one is not due, none of theirs
+/// is.
+const QUEUED_USERS: &str = "WITH RECURSIVE queued(user_id) AS ( \
+       SELECT MIN(user_id) FROM runs WHERE status = 'queued' \
+       UNION ALL \
+       SELECT (SELECT MIN(r.user_id) FROM runs r WHERE r.status = 'queued' AND r.user_id > u.user_id) \
+       FROM queued u WHERE u.user_id IS NOT NULL) \
+     SELECT u.user_id, (SELECT MIN(r.not_before) FROM runs r \
+       WHERE r.status = 'queued' AND r.user_id = u.user_id) AS due \
+     FROM queued u WHERE u.user_id IS NOT NULL";
+
+/// The statement that claims the first run of a kind (binds: worker, lease end, now, and the
+/// user for [`Claim::Queued`]). The run is re-checked in the update, so that a run another
+/// worker took in between is not taken twice (PostgreSQL also skips rows being claimed).
+fn claim_sql(backend: Backend, claim: Claim<'_>) -> String {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let (pick, still) = match claim {
+        Claim::Expired => (
+            "q.status = 'running' AND q.lease_until < $3 ORDER BY q.lease_until",
+            "status = 'running' AND lease_until < $3",
+        ),
+        Claim::Queued(_) => (
+            "q.status = 'queued' AND q.user_id = $4 AND q.not_before <= $3 ORDER BY q.not_before",
+            "status = 'queued' AND not_before <= $3",
+        ),
+    };
+    format!(
+        "UPDATE runs SET status = 'running', claimed_by = $1, lease_until = $2, \
+         attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
+         WHERE id = (SELECT q.id FROM runs q WHERE {pick} LIMIT 1{lock}) AND {still} \
+         RETURNING {COLUMNS}"
+    )
 }
 
 /// What a run did with its items so far ([`Store::items_so_far`]).
@@ -352,35 +401,77 @@ impl Store {
         Ok(())
     }
 
-    /// Claims the oldest runnable run: queued and due, or running with an expired lease.
+    /// Claims a runnable run: first one whose worker's lease ran out (taken over), else a
+    /// queued one that is due — fairly between users: of the users with a due run, the one
+    /// with the fewest runs running goes first (then the one waiting longest), so that one
+    /// user's many runs, or runs that take long, never keep another user's run waiting for
+    /// every worker. Each read is an index seek (`runs_user_queue`): a claim costs
+    /// O(u · log n) for u users with queued runs, never a sort of the queue.
     pub async fn claim_next_run(
         &self,
         worker: &str,
         lease_ms: i64,
     ) -> Result<Option<RunRow>, StoreError> {
         let now = now_ms();
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE OF q SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        // Fair between users: of the due runs, one of a user with the fewest runs running
-        // goes first (then the longest waiting), so that one user's many runs, or runs that
-        // take long, never keep another user's run waiting for every worker.
-        let sql = format!(
-            "UPDATE runs SET status = 'running', claimed_by = $1, lease_until = $2, \
-             attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
-             WHERE id = (SELECT q.id FROM runs q LEFT JOIN \
-                (SELECT user_id, COUNT(*) AS busy FROM runs WHERE status = 'running' GROUP BY user_id) b \
-                ON b.user_id = q.user_id \
-                WHERE (q.status = 'queued' AND q.not_before <= $3) OR (q.status = 'running' AND q.lease_until < $3) \
-                ORDER BY COALESCE(b.busy, 0), q.not_before LIMIT 1{lock}) \
-             AND ((status = 'queued' AND not_before <= $3) OR (status = 'running' AND lease_until < $3)) \
-             RETURNING {COLUMNS}"
-        );
-        sqlx::query(&sql)
-            .bind(worker)
-            .bind(now + lease_ms)
-            .bind(now)
+        if let Some(run) = self.claim_where(worker, lease_ms, now, Claim::Expired).await? {
+            return Ok(Some(run));
+        }
+        // Another worker may take the chosen run in between: choose again, a few times.
+        for _ in 0..4 {
+            let Some(user) = self.next_user(now).await? else {
+                return Ok(None);
+            };
+            if let Some(run) = self.claim_where(worker, lease_ms, now, Claim::Queued(&user)).await? {
+                return Ok(Some(run));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The user whose due run goes next: fewest runs running, then earliest due.
+    async fn next_user(&self, now: i64) -> Result<Option<String>, StoreError> {
+        let busy: HashMap<String, i64> = sqlx::query(
+            "SELECT user_id, COUNT(*) AS busy FROM runs WHERE status = 'running' GROUP BY user_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("user_id")?, row.try_get("busy")?)))
+        .collect::<Result<_, StoreError>>()?;
+        // The users with queued runs, one seek each (a loose index scan), and the earliest
+        // of each one's queued runs: if that one is not due, none of theirs is.
+        let rows = sqlx::query(QUEUED_USERS).fetch_all(&self.pool).await?;
+        let mut best: Option<(i64, i64, String)> = None;
+        for row in rows {
+            let user: String = row.try_get("user_id")?;
+            let Some(due) = row.try_get::<Option<i64>, _>("due")? else {
+                continue;
+            };
+            if due > now {
+                continue;
+            }
+            let rank = (busy.get(&user).copied().unwrap_or(0), due, user);
+            if best.as_ref().is_none_or(|b| rank < *b) {
+                best = Some(rank);
+            }
+        }
+        Ok(best.map(|(_, _, user)| user))
+    }
+
+    /// Claims the first run of one kind, if another worker did not take it first.
+    async fn claim_where(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        now: i64,
+        claim: Claim<'_>,
+    ) -> Result<Option<RunRow>, StoreError> {
+        let sql = claim_sql(self.backend, claim);
+        let mut query = sqlx::query(&sql).bind(worker).bind(now + lease_ms).bind(now);
+        if let Claim::Queued(user) = claim {
+            query = query.bind(user);
+        }
+        query
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
@@ -997,4 +1088,53 @@ async fn insert_event(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for a statement, one line per step.
+    async fn plan(store: &Store, sql: &str) -> String {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query(&explain);
+        for n in 1..=4 {
+            if sql.contains(&format!("${n}")) {
+                query = query.bind(n as i64);
+            }
+        }
+        query
+            .fetch_all(&store.pool)
+            .await
+            .expect("a plan")
+            .iter()
+            .map(|row| row.try_get::<String, _>("detail").unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn claiming_seeks_the_queue_index_and_never_sorts_the_queue() {
+        let dir = std::env::temp_dir().join(format!("heph-claim-{}", super::super::new_id("t")));
+        let store = Store::open_in(&dir).await.expect("store");
+        for sql in [
+            QUEUED_USERS.to_string(),
+            claim_sql(Backend::Sqlite, Claim::Queued("u")),
+            claim_sql(Backend::Sqlite, Claim::Expired),
+        ] {
+            let plan = plan(&store, &sql).await;
+            assert!(!plan.contains("TEMP B-TREE"), "a sort in:\n{plan}");
+            // `runs` is read as `runs`, `r` or `q`; `u` is the list of users.
+            let scans = plan.lines().any(|line| {
+                ["SCAN runs", "SCAN r", "SCAN q"]
+                    .iter()
+                    .any(|scan| line == *scan || line.starts_with(&format!("{scan} ")))
+            });
+            assert!(!scans, "a scan of the queue in:\n{plan}");
+            assert!(plan.contains("USING") && plan.contains("INDEX"), "{plan}");
+        }
+        let queued = plan(&store, &claim_sql(Backend::Sqlite, Claim::Queued("u"))).await;
+        assert!(queued.contains("runs_user_queue"), "{queued}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
