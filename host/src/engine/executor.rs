@@ -38,6 +38,9 @@ pub struct RunScope {
     /// Data store writes not yet committed: they go into the store with the page's steps, in
     /// one transaction, and later reads in the run see them.
     pub pending: std::sync::Mutex<HashMap<(String, String), Option<Value>>>,
+    /// Set once this attempt committed an item that waits (the run then has waits to read
+    /// before it ends).
+    pub waited: AtomicBool,
 }
 
 impl RunScope {

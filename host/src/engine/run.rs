@@ -55,6 +55,8 @@ pub enum RunEnd {
     /// All the run has left to do waits in delay nodes: it went back in the queue until the
     /// first is due (Unix ms).
     Parked(i64),
+    /// It succeeded, and its end was written with its last commit.
+    Recorded,
 }
 
 /// Runs a claimed run to its end and records the end.
@@ -92,6 +94,11 @@ pub async fn execute(
         Err(end) => end,
     };
     heartbeat.abort();
+    if end == RunEnd::Recorded {
+        // Its end is written (and the heartbeat may have seen it end, which is no lost lease).
+        tracing::info!(run = %run.id, status = "succeeded", items = progress.items.load(Ordering::Relaxed), "run finished");
+        return RunEnd::Finished("succeeded", None);
+    }
     if lost.load(Ordering::Relaxed) || end == RunEnd::LeaseLost {
         return lease_lost(app, &run, worker).await;
     }
@@ -115,6 +122,7 @@ pub async fn execute(
             ("paused", Some(reason.clone()))
         }
         RunEnd::LeaseLost => return lease_lost(app, &run, worker).await,
+        RunEnd::Recorded => return RunEnd::Finished("succeeded", None),
         RunEnd::Parked(due_at) => {
             let due_at = *due_at;
             let when = chrono::DateTime::from_timestamp_millis(due_at)
@@ -270,6 +278,7 @@ async fn prepare(app: &Arc<App>, run: &RunRow, stop: Arc<AtomicBool>) -> Result<
         globals,
         stop,
         pending: Default::default(),
+        waited: Default::default(),
     })
 }
 
@@ -296,7 +305,8 @@ async fn process_items(
 ) -> Result<(Batch, Option<ItemEnd>, usize), RunEnd> {
     let concurrency = scope.plan.scenario.settings.concurrency.max(1);
     let start = *next_seq;
-    *next_seq += items.len() as i64;
+    let total = items.len();
+    *next_seq += total as i64;
     let stop = scope.stop.clone();
     let mut outcomes = futures::stream::iter(items.into_iter().enumerate())
         .map(|(i, (id, data))| {
@@ -315,14 +325,18 @@ async fn process_items(
     let mut batch = Batch::default();
     let mut halt = None;
     let mut ran = 0;
+    let mut seen = 0;
     while let Some(outcome) = outcomes.next().await {
+        seen += 1;
         let Some(outcome) = outcome else { continue };
         ran += 1;
         let acted = outcome.3.acted;
         add_outcome(&mut batch, &mut halt, run, progress, outcome, false);
-        if acted || batch.items.len() >= ITEMS_PER_COMMIT {
+        // The last item is committed by the caller at once, with what ends the page or run.
+        let last = seen == total;
+        if !last && (acted || batch.items.len() >= ITEMS_PER_COMMIT) {
             batch.records = scope.take_writes();
-            commit(&scope.app, run, worker, &batch, &scope.stop).await?;
+            commit(scope, run, worker, &batch).await?;
             batch = Batch::default();
         }
     }
@@ -442,7 +456,7 @@ async fn resume_waits(
             .collect()
             .await;
         let (batch, halt) = batch_of(scope, run, progress, results, true);
-        commit(app, run, worker, &batch, &scope.stop).await?;
+        commit(scope, run, worker, &batch).await?;
         if halt.is_some() {
             return Ok(halt);
         }
@@ -457,16 +471,18 @@ fn end_of(halt: ItemEnd) -> RunEnd {
 }
 
 async fn commit(
-    app: &App,
+    scope: &RunScope,
     run: &RunRow,
     worker: &str,
     batch: &Batch,
-    stop: &AtomicBool,
 ) -> Result<(), RunEnd> {
-    match app.store.commit_batch(&run.id, worker, batch).await {
+    match scope.app.store.commit_batch(&run.id, worker, batch).await {
         Ok(cancel) => {
             if cancel {
-                stop.store(true, Ordering::Relaxed);
+                scope.stop.store(true, Ordering::Relaxed);
+            }
+            if !batch.waits.is_empty() {
+                scope.waited.store(true, Ordering::Relaxed);
             }
             Ok(())
         }
@@ -488,17 +504,24 @@ async fn run_phases(
     progress: &Progress,
     lost: &AtomicBool,
 ) -> RunEnd {
-    if let Some(halt) = match resume_waits(scope, run, worker, progress).await {
-        Ok(halt) => halt,
-        Err(end) => return end,
-    } {
-        return end_of(halt);
+    // A run's first turn has nothing done yet, and no item waiting.
+    let fresh = run.claims == 1;
+    if !fresh {
+        if let Some(halt) = match resume_waits(scope, run, worker, progress).await {
+            Ok(halt) => halt,
+            Err(end) => return end,
+        } {
+            return end_of(halt);
+        }
     }
     let end = match scope.plan.scenario.trigger.clone() {
         Trigger::Poll { .. } => poll_run(scope, run, worker, progress, lost).await,
         _ => single_item_run(scope, run, worker, progress).await,
     };
     if end != RunEnd::Finished("succeeded", None) {
+        return end;
+    }
+    if fresh && !scope.waited.load(Ordering::Relaxed) {
         return end;
     }
     match scope.app.store.next_wait(&run.id).await {
@@ -528,20 +551,37 @@ async fn single_item_run(
     // Its item went through (or waits) already, and the worker stopped before the run's end
     // was written: what is left are the waits. An item that paused for its connection runs
     // again, numbered after it.
-    let mut seq = match scope.app.store.items_so_far(&run.id).await {
-        Ok(so_far) if so_far.settled > 0 => return RunEnd::Finished("succeeded", None),
-        Ok(so_far) => so_far.last_seq,
-        Err(e) => {
-            return RunEnd::Finished("failed", Some(format!("cannot read the run's items: {e}")))
+    let mut seq = if run.claims == 1 {
+        0
+    } else {
+        match scope.app.store.items_so_far(&run.id).await {
+            Ok(so_far) if so_far.settled > 0 => return RunEnd::Finished("succeeded", None),
+            Ok(so_far) => so_far.last_seq,
+            Err(e) => {
+                return RunEnd::Finished(
+                    "failed",
+                    Some(format!("cannot read the run's items: {e}")),
+                )
+            }
         }
     };
-    let (batch, halt, _) =
+    let (mut batch, halt, _) =
         match process_items(scope, run, worker, vec![(id, data)], &mut seq, progress).await {
             Ok(done) => done,
             Err(end) => return end,
         };
-    if let Err(end) = commit(&scope.app, run, worker, &batch, &scope.stop).await {
+    // A first turn whose item ended, with nothing waiting: the run ends in the same commit.
+    let ends_here = run.claims == 1
+        && halt.is_none()
+        && batch.waits.is_empty()
+        && !scope.waited.load(Ordering::Relaxed)
+        && !scope.stop.load(Ordering::Relaxed);
+    batch.succeeded = ends_here;
+    if let Err(end) = commit(scope, run, worker, &batch).await {
         return end;
+    }
+    if ends_here {
+        return RunEnd::Recorded;
     }
     match halt {
         Some(halt) => end_of(halt),
@@ -669,7 +709,7 @@ async fn poll_run(
                 events: vec![("info".into(), event)],
                 ..Batch::default()
             };
-            if let Err(end) = commit(app, run, worker, &said, &scope.stop).await {
+            if let Err(end) = commit(scope, run, worker, &said).await {
                 return end;
             }
         }
@@ -692,7 +732,7 @@ async fn poll_run(
         if lost.load(Ordering::Relaxed) {
             return RunEnd::LeaseLost;
         }
-        if let Err(end) = commit(app, run, worker, &batch, &scope.stop).await {
+        if let Err(end) = commit(scope, run, worker, &batch).await {
             return end;
         }
         if let Some(halt) = halt {

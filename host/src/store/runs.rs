@@ -33,6 +33,10 @@ pub struct RunRow {
     pub claimed_by: Option<String>,
     /// How many times a worker took it (more than one: it was resumed).
     pub attempts: i64,
+    /// How many times a worker claimed it, turns after a yield or a wait included (1: its
+    /// first turn, with nothing done yet).
+    #[serde(skip)]
+    pub claims: i64,
     /// Whether a cancel was asked for.
     pub cancel_requested: bool,
     /// Items that went through.
@@ -115,7 +119,7 @@ fn claim_sql(backend: Backend, claim: Claim<'_>) -> String {
     };
     format!(
         "UPDATE runs SET status = 'running', claimed_by = $1, lease_until = $2, \
-         attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
+         attempts = attempts + 1, claims = claims + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
          WHERE id = (SELECT q.id FROM runs q WHERE {pick} LIMIT 1{lock}) AND {still} \
          RETURNING {COLUMNS}"
     )
@@ -222,6 +226,9 @@ pub struct Batch {
     pub waits: Vec<WaitWrite>,
     /// Waits this batch went on from (their rows go; an item waiting again has a new one).
     pub resumed: Vec<i64>,
+    /// The run succeeds with this batch: its end is written in the same transaction (a
+    /// single-item run's one commit, instead of two).
+    pub succeeded: bool,
 }
 
 /// An item waiting in a delay node.
@@ -269,7 +276,7 @@ impl From<sqlx::Error> for CommitError {
 }
 
 const COLUMNS: &str = "id, scenario_id, scenario_version, user_id, trigger_kind, input, status, \
-    claimed_by, attempts, cancel_requested, items_done, items_failed, items_skipped, \
+    claimed_by, attempts, claims, cancel_requested, items_done, items_failed, items_skipped, \
     items_retried, pages, error, created_at, started_at, finished_at, updated_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRow, StoreError> {
@@ -287,6 +294,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRow, StoreError> {
         status: row.try_get("status")?,
         claimed_by: row.try_get("claimed_by")?,
         attempts: row.try_get("attempts")?,
+        claims: row.try_get("claims")?,
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
         items_done: row.try_get("items_done")?,
         items_failed: row.try_get("items_failed")?,
@@ -489,7 +497,7 @@ impl Store {
         let now = now_ms();
         sqlx::query(&format!(
             "UPDATE runs SET status = 'running', claimed_by = $1, lease_until = $2, \
-             attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
+             attempts = attempts + 1, claims = claims + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
              WHERE id = $4 AND (status = 'queued' OR (status = 'running' AND lease_until < $3)) \
              RETURNING {COLUMNS}"
         ))
@@ -702,6 +710,16 @@ impl Store {
         }
         for (level, message) in &batch.events {
             insert_event(&mut tx, run_id, now, level, message).await?;
+        }
+        if batch.succeeded {
+            sqlx::query(
+                "UPDATE runs SET status = 'succeeded', error = NULL, finished_at = $1, \
+                 lease_until = NULL, claimed_by = NULL, updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(cancel)
