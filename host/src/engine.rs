@@ -69,6 +69,8 @@ pub struct EngineState {
     signal: Notify,
     /// `describe()` of each connector version, by component digest, asked once.
     descriptions: Mutex<HashMap<String, Arc<Value>>>,
+    /// This process's liveness lock, once it claims runs (PostgreSQL).
+    liveness: tokio::sync::OnceCell<Option<crate::store::Liveness>>,
 }
 
 impl EngineState {
@@ -78,16 +80,46 @@ impl EngineState {
     }
 }
 
-/// This process's name in `runs.claimed_by`: host, pid and a random tag.
+/// This process's name in `runs.claimed_by`: host, pid and the worker's index.
 pub fn worker_name(index: usize) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
-    format!("{host}:{}:{}", std::process::id(), index)
+    format!("{}:{}", process_name(), index)
+}
+
+/// This process, as `host:pid`. The host is `HEPH_HOST_NAME` if set (containers often have
+/// random host names), else the machine's.
+fn process_name() -> String {
+    let host = std::env::var("HEPH_HOST_NAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "host".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Takes this process's liveness lock before it claims runs (PostgreSQL; once per process),
+/// so that other workers take its runs over as soon as it is gone.
+pub async fn hold_liveness(app: &App) {
+    app.engine
+        .liveness
+        .get_or_init(|| async {
+            match app.store.hold_liveness(&process_name()).await {
+                Ok(held) => held,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take this process's liveness lock: if it dies, its runs wait for their lease to end");
+                    None
+                }
+            }
+        })
+        .await;
 }
 
 /// Starts the workers and the scheduler in this process.
-pub fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
+pub async fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
+    hold_liveness(app).await;
     let mut tasks = Vec::new();
     for index in 0..app.config.engine.workers.max(1) {
         let app = app.clone();
@@ -125,8 +157,9 @@ async fn worker_loop(app: Arc<App>, name: String) {
 async fn scheduler_loop(app: Arc<App>) {
     let mut ticks = 0u64;
     loop {
+        // Every tick: a run whose worker is gone is taken over within a second.
+        expire_dead_claims(&app).await;
         if ticks.is_multiple_of(5) {
-            expire_dead_claims(&app).await;
             resume_paused(&app).await;
         }
         if let Err(e) = fire_due(&app).await {
@@ -176,23 +209,36 @@ async fn fire_due(app: &Arc<App>) -> Result<(), crate::store::StoreError> {
     Ok(())
 }
 
-/// Runs whose worker was a process on this machine that no longer exists are taken over at
-/// once instead of after their lease.
+/// Runs whose worker is gone are taken over at once instead of after their lease: a process
+/// on this machine that no longer exists, or (PostgreSQL) one on any machine whose liveness
+/// lock is free because its database session ended.
 pub async fn expire_dead_claims(app: &Arc<App>) {
     let Ok(claims) = app.store.running_claims().await else {
         return;
     };
-    let me = worker_name(0);
+    let me = process_name();
     let my_host = me.split(':').next().unwrap_or("");
     for (run_id, worker) in claims {
         let mut parts = worker.split(':');
         let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
             continue;
         };
-        let gone = host == my_host
+        let process = format!("{host}:{pid}");
+        if process == me {
+            continue;
+        }
+        let gone_here = host == my_host
             && pid.parse::<u32>().is_ok_and(|pid| {
-                pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                !std::path::Path::new(&format!("/proc/{pid}")).exists()
             });
+        let gone = gone_here
+            || app
+                .store
+                .process_gone(&process)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(false);
         if gone
             && app
                 .store

@@ -33,7 +33,7 @@ pub use connectors::{Activation, InstalledConnector, PackageRow};
 pub use oauth::{app_owner as oauth_app_owner, pending_owner, OAuthApp, PendingAuthorization};
 pub use records::{check_record_size, Collection, Record, MAX_RECORD_BYTES};
 pub use runs::{
-    Batch, CommitError, CursorMove, ItemRecord, ItemsSoFar, NewRun, RecordWrite, RunEvent, RunRow,
+    Batch, CommitError, CursorMove, ItemRecord, ItemsSoFar, Liveness, NewRun, RecordWrite, RunEvent, RunRow,
     StepRecord, WaitWrite,
 };
 pub use scenarios::{ScenarioRow, TriggerState};

@@ -84,8 +84,13 @@ impl Setup {
     }
 
     fn spawn(&self, args: &[&str], log: &str) -> Child {
+        self.spawn_with(args, log, &[])
+    }
+
+    fn spawn_with(&self, args: &[&str], log: &str, env: &[(&str, &str)]) -> Child {
         let log = std::fs::File::create(self.dir.join(log)).unwrap();
         self.command(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -198,10 +203,14 @@ fn two_workers_on_postgres_share_runs_and_one_takes_over_when_the_other_is_kille
     upstream.set_page_delay(Duration::from_millis(30));
     let setup = Setup::new(&upstream, Some(database));
     setup.ok(&["scenario", "apply", &setup.scenario().display().to_string()]);
-    let mut workers = [
-        setup.spawn(&["worker"], "worker-0.log"),
-        setup.spawn(&["worker"], "worker-1.log"),
-    ];
+    // As if on two machines (the process table cannot tell that the other is gone), with a
+    // lease far longer than the test: the survivor takes the run over because the killed
+    // worker's database session, and the liveness lock it held, ended.
+    let worker = |i: usize| {
+        let host = format!("machine-{i}");
+        setup.spawn_with(&["worker"], &format!("worker-{i}.log"), &[("HEPH_HOST_NAME", &host), ("HEPH_RUN_LEASE", "600")])
+    };
+    let mut workers = [worker(0), worker(1)];
     wait_for("both workers", || {
         (0..2).all(|i| {
             setup
@@ -224,11 +233,11 @@ fn two_workers_on_postgres_share_runs_and_one_takes_over_when_the_other_is_kille
         )
     });
     check_complete(&setup);
+    let survived = setup.log(&format!("worker-{survivor}.log"));
+    assert!(survived.contains(&run_id), "the other worker finished it");
     assert!(
-        setup
-            .log(&format!("worker-{survivor}.log"))
-            .contains(&run_id),
-        "the other worker finished it"
+        survived.contains("the worker of this run is gone; taking it over"),
+        "{survived}"
     );
 
     // Many small runs at once are shared between the workers (SKIP LOCKED: none twice).

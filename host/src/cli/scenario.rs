@@ -290,6 +290,7 @@ async fn follow(app: &Arc<App>, user: &User, run_id: &str) -> anyhow::Result<Exi
             }
         });
     }
+    engine::hold_liveness(app).await;
     engine::expire_dead_claims(app).await;
     let end = match app.store.claim_run(run_id, &worker, lease).await? {
         Some(mut run) => loop {
@@ -641,7 +642,7 @@ pub(super) async fn worker(args: WorkerArgs, global: &Global) -> anyhow::Result<
     if app.store.backend() == crate::store::Backend::Sqlite {
         tracing::info!("working on the SQLite store; several processes scale out on PostgreSQL (--database-url)");
     }
-    let tasks = engine::start(&app);
+    let tasks = engine::start(&app).await;
     let reload = tokio::spawn(super::serve::reload_connectors(app.clone()));
     tracing::info!(workers = args.workers, "heph worker is running");
     super::serve::shutdown_signal().await;

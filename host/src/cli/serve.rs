@@ -94,7 +94,7 @@ pub(super) async fn run(args: ServeArgs, global: &Global) -> anyhow::Result<Exit
         tracing::warn!("there are no users yet: create the first admin with `heph user create NAME --admin --password`, which prints its API token; then sign in at {}/", app.config.public_url);
     }
     let engine = if args.workers > 0 {
-        crate::engine::start(&app)
+        crate::engine::start(&app).await
     } else {
         Vec::new()
     };

@@ -78,6 +78,30 @@ pub struct NewRun {
     pub input: Option<Value>,
 }
 
+/// A process's liveness on PostgreSQL: a session-level advisory lock, held on a connection of
+/// its own for as long as the process lives. When the process dies its session ends and the
+/// lock goes with it, so another worker can tell at once ([`Store::process_gone`]) instead of
+/// waiting for the lease to run out.
+pub struct Liveness {
+    // Only held (a mutex makes it shareable between threads; nothing locks it).
+    _connection: std::sync::Mutex<sqlx::AnyConnection>,
+}
+
+impl std::fmt::Debug for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Liveness")
+    }
+}
+
+/// The advisory lock key of a process (`host:pid`).
+fn liveness_key(process: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("heph-process:{process}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
 /// Which runs a claim takes.
 #[derive(Debug, Clone, Copy)]
 enum Claim<'a> {
@@ -510,6 +534,44 @@ impl Store {
         .as_ref()
         .map(from_row)
         .transpose()
+    }
+
+    /// Takes this process's liveness lock (PostgreSQL; `None` on SQLite, where every worker is
+    /// on this machine and its process table tells).
+    pub async fn hold_liveness(&self, process: &str) -> Result<Option<Liveness>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut connection = self.pool.acquire().await?.detach();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(liveness_key(process))
+            .execute(&mut connection)
+            .await?;
+        Ok(Some(Liveness {
+            _connection: std::sync::Mutex::new(connection),
+        }))
+    }
+
+    /// Whether the process `host:pid` is gone: its liveness lock is free (PostgreSQL). `None`
+    /// on SQLite.
+    pub async fn process_gone(&self, process: &str) -> Result<Option<bool>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let key = liveness_key(process);
+        let mut connection = self.pool.acquire().await?;
+        let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS free")
+            .bind(key)
+            .fetch_one(&mut *connection)
+            .await?;
+        let free: bool = row.try_get("free")?;
+        if free {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(Some(free))
     }
 
     /// Running runs and who holds them: (id, claimed_by).
