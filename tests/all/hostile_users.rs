@@ -627,12 +627,20 @@ fn workers_go_to_the_user_with_the_fewest_runs_running_first() {
         let bobs = crate::engine::run_now(&bob, "one", None).await;
         assert_eq!(bobs["status"], "succeeded", "{bobs}");
         let mut after_bob = 0;
+        let mut seen = Vec::new();
         for id in &anns {
             let run = crate::engine::wait_run(&ann, id, 10).await;
+            assert_eq!(run["status"], "succeeded", "{run}");
             if run["started_at"].as_i64() > bobs["started_at"].as_i64() {
                 after_bob += 1;
             }
+            seen.push((run["started_at"].clone(), run["finished_at"].clone()));
         }
-        assert!(after_bob >= 5, "only {after_bob} of Ann's 8 runs started after Bob's");
+        assert!(
+            after_bob >= 5,
+            "only {after_bob} of Ann's 8 runs started after Bob's ({}–{}): {seen:?}",
+            bobs["started_at"],
+            bobs["finished_at"]
+        );
     });
 }

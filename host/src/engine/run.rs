@@ -696,7 +696,7 @@ async fn poll_run(
         let count = items.len();
         if resuming && first_page {
             let repeats = if scope.plan.has_actions() {
-                format!("at most {retried} of them (the run's concurrency) were in flight and may have called their actions already; those calls are made again, with the same idempotency keys")
+                format!("at most {retried} of them (the run's concurrency) were in flight and may have called their actions already; those calls are made again")
             } else {
                 "the scenario calls no action, so nothing outside Heph sees them twice".to_string()
             };

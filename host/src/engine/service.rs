@@ -106,6 +106,35 @@ fn invalid_scenario(problems: Vec<Problem>) -> AppError {
     .with_details(json!({ "problems": problems }))
 }
 
+/// A definition checked where it is asked for has at most this many nodes…
+const INLINE_CHECK_NODES: usize = 64;
+/// …and at most this much text in its keys and strings.
+const INLINE_CHECK_BYTES: usize = 64 * 1024;
+
+/// The bytes of text in a JSON value's keys and strings, if they stay within `limit` (it
+/// stops counting past it).
+fn text_bytes(value: &Value, limit: usize) -> Option<usize> {
+    let mut total = 0usize;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(s) => total += s.len(),
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                for (key, item) in map {
+                    total += key.len();
+                    stack.push(item);
+                }
+            }
+            _ => total += 8,
+        }
+        if total > limit {
+            return None;
+        }
+    }
+    Some(total)
+}
+
 /// CPU-bound work for a request (checking a scenario, previewing a mapping) running at once:
 /// one per two cores, on the background threads, so that it never holds the threads that answer
 /// everyone else.
@@ -166,22 +195,28 @@ impl App {
             }
         }
         let connections = self.store.connections(user_id).await?;
-        // Checking is CPU work that grows with the definition: it runs on the background threads,
-        // a few at once, so that members saving large scenarios never hold the threads that
-        // answer everyone else.
-        let _turn = checking_turns()
-            .acquire()
-            .await
-            .map_err(|_| AppError::internal("the checking pool is closed"))?;
-        crate::background::run("checking the scenario", move || {
+        let small =
+            nodes <= INLINE_CHECK_NODES && text_bytes(&definition, INLINE_CHECK_BYTES).is_some();
+        let check = move || {
             let (parsed, _) = scenario::from_value(definition).map_err(invalid_scenario)?;
             let env = validate::Environment {
                 descriptions: &descriptions,
                 connections: &connections,
             };
             validate::check(parsed, &env).map_err(invalid_scenario)
-        })
-        .await?
+        };
+        // Checking is CPU work that grows with the definition. An ordinary one (every run and
+        // webhook delivery checks its scenario) takes microseconds and is checked here; a
+        // large one runs on the low-priority background threads, a few at once, so that
+        // members saving large scenarios never hold the threads that answer everyone else.
+        if small {
+            return check();
+        }
+        let _turn = checking_turns()
+            .acquire()
+            .await
+            .map_err(|_| AppError::internal("the checking pool is closed"))?;
+        crate::background::run("checking the scenario", check).await?
     }
 
     async fn scenario_view(&self, row: ScenarioRow) -> Result<ScenarioView, AppError> {
@@ -617,5 +652,19 @@ pub(super) fn item_id(id: Option<&Value>, prefix: &str) -> String {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(v) if !v.is_null() && !v.is_string() => v.to_string(),
         _ => new_id(prefix),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_counted_until_the_limit() {
+        let small = json!({"name": "a", "nodes": [{"id": "n1", "output": {"v": "xyz"}}]});
+        // name + a + nodes + id + n1 + output + v + xyz
+        assert_eq!(text_bytes(&small, 1000), Some(4 + 1 + 5 + 2 + 2 + 6 + 1 + 3));
+        let large = json!({"t": "x".repeat(70 * 1024)});
+        assert_eq!(text_bytes(&large, INLINE_CHECK_BYTES), None);
     }
 }
