@@ -604,12 +604,13 @@ fn runs_waiting_in_delays_hold_no_worker_and_go_on_when_due() {
 
 #[test]
 fn workers_go_to_the_user_with_the_fewest_runs_running_first() {
-    let server = server(&[]);
+    // Everything is queued before any worker starts, so that how fast the machine queues does
+    // not decide the order.
+    let mut server = server(&[("HEPH_WORKERS", "0")]);
     tokio().block_on(async {
         let ann = member(&server, "ann").await;
         let bob = member(&server, "bob").await;
-        // Ann's runs each hold a worker for five seconds (delays short enough to wait inline),
-        // longer than queuing them all takes.
+        // Ann's runs each hold a worker for five seconds (delays short enough to wait inline).
         let waits: Vec<Value> = (0..5)
             .map(|i| json!({"id": format!("w{i}"), "type": "delay", "seconds": 1}))
             .collect();
@@ -623,8 +624,12 @@ fn workers_go_to_the_user_with_the_fewest_runs_running_first() {
             let (_, started) = ann.post("/api/scenarios/busy/run", json!({})).await;
             anns.push(started["run"]["id"].as_str().unwrap().to_string());
         }
-        // Bob's run, queued after all of Ann's, goes before those still queued.
-        let bobs = crate::engine::run_now(&bob, "one", None).await;
+        // Bob's run, queued after all of Ann's, goes before those still queued: the second
+        // worker to claim takes it, while the first holds one of Ann's.
+        let (status, started) = bob.post("/api/scenarios/one/run", json!({})).await;
+        assert_eq!(status, 202, "{started}");
+        server.restart_with(&[("HEPH_WORKERS", "2")]);
+        let bobs = crate::engine::wait_run(&bob, started["run"]["id"].as_str().unwrap(), 10).await;
         assert_eq!(bobs["status"], "succeeded", "{bobs}");
         let mut after_bob = 0;
         let mut seen = Vec::new();
