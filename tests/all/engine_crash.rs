@@ -168,14 +168,21 @@ fn check_complete(setup: &Setup) -> Value {
     run
 }
 
-#[test]
-fn a_run_killed_mid_import_resumes_and_stores_every_record_once() {
+/// `heph run` of the import on SQLite, once it has read `pages` pages of the upstream.
+fn import_under_way(pages: usize) -> (RecordsUpstream, Setup, Child) {
     let upstream = RecordsUpstream::start(TOTAL);
     upstream.set_page_delay(Duration::from_millis(30));
     let setup = Setup::new(&upstream, None);
     let scenario = setup.scenario().display().to_string();
-    let mut first = setup.spawn(&["run", &scenario], "first.log");
-    wait_for("pages to be read", || upstream.pages_served() >= 8);
+    let running = setup.spawn(&["run", &scenario], "first.log");
+    wait_for("pages to be read", || upstream.pages_served() >= pages);
+    (upstream, setup, running)
+}
+
+#[test]
+fn a_run_killed_mid_import_resumes_and_stores_every_record_once() {
+    let (_upstream, setup, mut first) = import_under_way(8);
+    let scenario = setup.scenario().display().to_string();
     kill(&mut first);
     let partial = setup.stored();
     assert!(
@@ -350,12 +357,7 @@ fn kills_mid_run_repeat_the_actions_of_the_items_in_flight_only() {
 
 #[test]
 fn a_worker_that_loses_its_lease_says_so_and_writes_nothing_more() {
-    let upstream = RecordsUpstream::start(TOTAL);
-    upstream.set_page_delay(Duration::from_millis(30));
-    let setup = Setup::new(&upstream, None);
-    let scenario = setup.scenario().display().to_string();
-    let mut first = setup.spawn(&["run", &scenario], "first.log");
-    wait_for("pages to be read", || upstream.pages_served() >= 4);
+    let (_upstream, setup, mut first) = import_under_way(4);
     // Another worker claims the run, as one does when a lease ran out (here the claim is
     // written straight into the store, so that the test does not wait for a lease to end).
     let thief = "thief-worker";

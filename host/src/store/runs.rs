@@ -470,8 +470,6 @@ impl Store {
         .iter()
         .map(|row| Ok((row.try_get("user_id")?, row.try_get("busy")?)))
         .collect::<Result<_, StoreError>>()?;
-        // The users with queued runs, one seek each (a loose index scan), and the earliest
-        // of each one's queued runs: if that one is not due, none of theirs is.
         let rows = sqlx::query(QUEUED_USERS).fetch_all(&self.pool).await?;
         let mut best: Option<(i64, i64, String)> = None;
         for row in rows {
