@@ -107,8 +107,8 @@ fn liveness_key(process: &str) -> i64 {
 enum Claim<'a> {
     /// A running run whose lease ran out.
     Expired,
-    /// A due queued run of this user.
-    Queued(&'a str),
+    /// A due queued run of this user, who had this many runs running when it was chosen.
+    Queued(&'a str, i64),
 }
 
 /// The users with queued runs, one index seek each (a loose scan of `runs_user_queue`), each
@@ -136,9 +136,12 @@ fn claim_sql(backend: Backend, claim: Claim<'_>) -> String {
             "q.status = 'running' AND q.lease_until < $3 ORDER BY q.lease_until",
             "status = 'running' AND lease_until < $3",
         ),
-        Claim::Queued(_) => (
+        // Only while the user still has the runs running that the choice saw ($5): two
+        // workers that chose at once do not both take the same user's runs.
+        Claim::Queued(..) => (
             "q.status = 'queued' AND q.user_id = $4 AND q.not_before <= $3 ORDER BY q.not_before",
-            "status = 'queued' AND not_before <= $3",
+            "status = 'queued' AND not_before <= $3 AND (SELECT COUNT(*) FROM runs b \
+             WHERE b.status = 'running' AND b.user_id = $4) = $5",
         ),
     };
     format!(
@@ -448,20 +451,25 @@ impl Store {
         if let Some(run) = self.claim_where(worker, lease_ms, now, Claim::Expired).await? {
             return Ok(Some(run));
         }
-        // Another worker may take the chosen run in between: choose again, a few times.
-        for _ in 0..4 {
-            let Some(user) = self.next_user(now).await? else {
+        // Another worker may take the chosen run, or one of that user's, in between: choose
+        // again, a few times.
+        for _ in 0..8 {
+            let Some((user, busy)) = self.next_user(now).await? else {
                 return Ok(None);
             };
-            if let Some(run) = self.claim_where(worker, lease_ms, now, Claim::Queued(&user)).await? {
+            if let Some(run) = self
+                .claim_where(worker, lease_ms, now, Claim::Queued(&user, busy))
+                .await?
+            {
                 return Ok(Some(run));
             }
         }
         Ok(None)
     }
 
-    /// The user whose due run goes next: fewest runs running, then earliest due.
-    async fn next_user(&self, now: i64) -> Result<Option<String>, StoreError> {
+    /// The user whose due run goes next (fewest runs running, then earliest due), and how many
+    /// they have running.
+    async fn next_user(&self, now: i64) -> Result<Option<(String, i64)>, StoreError> {
         let busy: HashMap<String, i64> = sqlx::query(
             "SELECT user_id, COUNT(*) AS busy FROM runs WHERE status = 'running' GROUP BY user_id",
         )
@@ -485,7 +493,7 @@ impl Store {
                 best = Some(rank);
             }
         }
-        Ok(best.map(|(_, _, user)| user))
+        Ok(best.map(|(busy, _, user)| (user, busy)))
     }
 
     /// Claims the first run of one kind, if another worker did not take it first.
@@ -498,8 +506,8 @@ impl Store {
     ) -> Result<Option<RunRow>, StoreError> {
         let sql = claim_sql(self.backend, claim);
         let mut query = sqlx::query(&sql).bind(worker).bind(now + lease_ms).bind(now);
-        if let Claim::Queued(user) = claim {
-            query = query.bind(user);
+        if let Claim::Queued(user, busy) = claim {
+            query = query.bind(user).bind(busy);
         }
         query
             .fetch_optional(&self.pool)
@@ -1176,7 +1184,7 @@ mod tests {
     async fn plan(store: &Store, sql: &str) -> String {
         let explain = format!("EXPLAIN QUERY PLAN {sql}");
         let mut query = sqlx::query(&explain);
-        for n in 1..=4 {
+        for n in 1..=5 {
             if sql.contains(&format!("${n}")) {
                 query = query.bind(n as i64);
             }
@@ -1197,7 +1205,7 @@ mod tests {
         let store = Store::open_in(&dir).await.expect("store");
         for sql in [
             QUEUED_USERS.to_string(),
-            claim_sql(Backend::Sqlite, Claim::Queued("u")),
+            claim_sql(Backend::Sqlite, Claim::Queued("u", 0)),
             claim_sql(Backend::Sqlite, Claim::Expired),
         ] {
             let plan = plan(&store, &sql).await;
@@ -1211,7 +1219,7 @@ mod tests {
             assert!(!scans, "a scan of the queue in:\n{plan}");
             assert!(plan.contains("USING") && plan.contains("INDEX"), "{plan}");
         }
-        let queued = plan(&store, &claim_sql(Backend::Sqlite, Claim::Queued("u"))).await;
+        let queued = plan(&store, &claim_sql(Backend::Sqlite, Claim::Queued("u", 0))).await;
         assert!(queued.contains("runs_user_queue"), "{queued}");
         let _ = std::fs::remove_dir_all(&dir);
     }
